@@ -1,0 +1,62 @@
+"""Every `HARPOON_*` tunable in one place, with units in the names.
+
+Read once per process with `get_settings()`; tests build their own `Settings(...)`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HARPOON_", extra="ignore")
+
+    # where things live
+    data_dir: Path = Field(default=Path(".harpoon"), description="DuckDB files, one per shard.")
+    catalog_path: Path | None = Field(
+        default=None, description="A TOML catalog merged over the shipped one."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = Field(default=None, description="Bearer token required when set.")
+
+    # providers
+    simulated_speed: float = Field(
+        default=1.0, gt=0, description="Simulated time = catalog time x this factor."
+    )
+    simulated_seed: int = 0
+    simulated_error_rate: float = Field(default=0.0, ge=0, le=1)
+    simulated_spike_rate: float = Field(default=0.0, ge=0, le=1)
+    simulated_spike_s: float = Field(default=2.0, ge=0)
+    simulated_cut_rate: float = Field(default=0.0, ge=0, le=1)
+    force_simulated: bool = Field(default=False, description="Ignore keys; simulate all.")
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    pool_connections: int = 256
+
+    # routing
+    max_retries: int = Field(default=2, ge=0)
+    backoff_base_s: float = Field(default=0.25, ge=0)
+    backoff_max_s: float = Field(default=8.0, ge=0)
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_cooldown_s: float = Field(default=30.0, ge=0)
+
+    # agents
+    mediator_shards: int = Field(default=2, ge=1)
+    orchestrator_shards: int = Field(default=2, ge=1)
+    chunk_max_agents: int = Field(default=1000, ge=1)
+    namespace: str = "harpoon"
+
+    # api
+    max_body_bytes: int = Field(default=1_000_000, gt=0)
+    ws_queue_events: int = Field(default=10_000, gt=0)
+    ws_heartbeat_s: float = Field(default=15.0, gt=0)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
