@@ -1,0 +1,47 @@
+"""Session-wide fixtures: one local Ray instance and one test server for the whole run.
+
+Area fixtures live in each test folder's own conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Simulated models run 100x faster than the catalog's timings in tests.
+os.environ.setdefault("HARPOON_SIMULATED_SPEED", "0.01")
+
+
+@pytest.fixture(scope="session")
+def ray_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A local Ray instance shared by every test that needs one; yields its data dir.
+
+    Tests that need Ray take this fixture; pure-Python tests never start Ray.
+    """
+    import ray
+
+    data_dir = tmp_path_factory.mktemp("harpoon-data")
+    os.environ["HARPOON_DATA_DIR"] = str(data_dir)
+    ray.init(
+        num_cpus=4,
+        include_dashboard=False,
+        namespace="harpoon",
+        log_to_driver=False,
+        runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("HARPOON_")}},
+    )
+    try:
+        yield data_dir
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def test_server() -> Iterator[object]:
+    """The project's OpenAI-compatible test server on a loopback port (`.base_url`)."""
+    from harpoon_ray.testing.server import serve_in_thread
+
+    with serve_in_thread() as server:
+        yield server
