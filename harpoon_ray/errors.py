@@ -12,7 +12,8 @@
         ├── ProviderUnavailable    5xx, connection refused             (retryable)
         ├── StreamInterrupted      a stream cut after it had started   (not retryable)
         ├── BadRequest             the provider refused the request    (not retryable)
-        └── AuthError              the key was refused                 (not retryable)
+        ├── AuthError              the key was refused                 (not retryable)
+        └── MalformedOutput        a model's reply never matched the schema asked for
     AllModelsFailed                every model in the fallback chain failed
 
 Every exception pickles through `__reduce__` with all its fields, because they cross
@@ -133,6 +134,12 @@ class BadRequest(ProviderError):
 class AuthError(ProviderError):
     http_status = 401
     error_type = "provider_auth_error"
+
+
+class MalformedOutput(ProviderError):
+    """A model's reply (a plan, a score) still failed validation after being re-asked."""
+
+    error_type = "malformed_output"
 
 
 class AllModelsFailed(HarpoonError):

@@ -230,6 +230,9 @@ class Plan(BaseModel):
     aggregation: Literal["synthesize", "vote", "none"] = "synthesize"
     max_rounds: int = Field(default=3, ge=1, le=10)
     quality_bar: float = Field(default=0.8, ge=0, le=1)
+    width: int | None = Field(
+        default=None, ge=1, le=100_000, description="Sub-agents to fan out (QueryRequest.agents)."
+    )
 
 
 class QueryRequest(BaseModel):
@@ -271,6 +274,9 @@ class Covenant(BaseModel):
     latency_s: float = 0.0
     simulated: bool = False
     notes: list[str] = []
+    history: list[Message] = Field(
+        default=[], description="Earlier turns of the conversation, fed into the prompts."
+    )
 
 
 class AgentStatus(StrEnum):
