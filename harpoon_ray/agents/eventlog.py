@@ -1,0 +1,245 @@
+"""The durable, gap-free event log of each covenant, with live followers.
+
+Appends take a `seq` at once (per covenant, from 1, no gaps) and go into a write-behind
+buffer; one flusher task commits the buffer as one `WriteBatch` every few milliseconds,
+together with any rows staged alongside (agent rows, covenants), so an agent's row and
+its events commit in the same transaction. Readers only ever see committed events: the
+in-memory tail is filled after the commit, never before.
+
+Followers long-poll (`wait`): they hold no queue of their own, only a shared
+`asyncio.Event` per covenant, and read from a bounded tail or from the store, so memory
+stays bounded whatever the number or speed of readers.
+
+An append may carry a dedup `key` (e.g. `worker-3/agent.completed/0`): a key already in
+the log is skipped. That makes replays after a restart or a retried chunk idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..schemas import AgentExecution, Covenant, Event, EventType
+from .store import Store, WriteBatch
+
+log = logging.getLogger(__name__)
+
+_WRITE_ATTEMPTS = 3
+
+
+@dataclass
+class _CovenantLog:
+    tenant_id: str
+    next_seq: int
+    committed_seq: int
+    keys: set[str]
+    tail: deque[Event]
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: bool = False
+
+    def wake(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+class EventLog:
+    """Per-covenant logs of one shard, written through its `Store`."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        tail_events: int = 4096,
+        flush_interval_s: float = 0.02,
+    ) -> None:
+        self.store = store
+        self.tail_events = tail_events
+        self.flush_interval_s = flush_interval_s
+        self._logs: dict[str, _CovenantLog] = {}
+        self._pending = WriteBatch()
+        self._pending_done: asyncio.Future | None = None
+        self._inflight_done: asyncio.Future | None = None
+        self._dirty = asyncio.Event()
+        self._flusher: asyncio.Task | None = None
+        self.events_written = 0
+
+    # ------------------------------------------------------------------ covenants
+
+    async def open_covenant(self, covenant_id: str, tenant_id: str) -> int:
+        """Load a covenant's log state (last seq, dedup keys); returns its last seq."""
+        st = self._logs.get(covenant_id)
+        if st is None:
+            top, keys = await self.store.event_state(covenant_id)
+            st = self._logs.get(covenant_id)  # another caller may have opened it meanwhile
+            if st is None:
+                st = _CovenantLog(tenant_id, top + 1, top, keys, deque(maxlen=self.tail_events))
+                self._logs[covenant_id] = st
+        return st.committed_seq
+
+    def is_open(self, covenant_id: str) -> bool:
+        return covenant_id in self._logs
+
+    def has_key(self, covenant_id: str, key: str) -> bool:
+        st = self._logs.get(covenant_id)
+        return st is not None and key in st.keys
+
+    async def close_covenant(self, covenant_id: str) -> None:
+        """Commit what is pending, wake its followers, and free its memory."""
+        await self.flush()
+        st = self._logs.pop(covenant_id, None)
+        if st is not None:
+            st.closed = True
+            st.wake()
+
+    # ------------------------------------------------------------------ writes
+
+    def append(
+        self,
+        covenant_id: str,
+        type: EventType,
+        agent_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+        key: str | None = None,
+    ) -> int | None:
+        """Give the event its seq and queue it; None when `key` is already in the log."""
+        st = self._logs.get(covenant_id)
+        if st is None:
+            raise KeyError(f"covenant {covenant_id!r} is not open in this log")
+        if key is not None:
+            if key in st.keys:
+                return None
+            st.keys.add(key)
+        seq = st.next_seq
+        st.next_seq += 1
+        event = Event.model_construct(
+            seq=seq,
+            ts=time.time(),
+            type=EventType(type),
+            covenant_id=covenant_id,
+            tenant_id=st.tenant_id,
+            agent_id=agent_id,
+            payload=payload or {},
+        )
+        self._pending.events.append((event, key))
+        self._kick()
+        return seq
+
+    def stage(
+        self,
+        *,
+        covenants: list[Covenant] = (),
+        agents: list[AgentExecution] = (),
+        messages: list[dict[str, Any]] = (),
+        metrics: list[dict[str, Any]] = (),
+    ) -> None:
+        """Rows to commit in the same transaction as the next events."""
+        self._pending.covenants.extend(covenants)
+        self._pending.agents.extend(agents)
+        self._pending.messages.extend(messages)
+        self._pending.metrics.extend(metrics)
+        self._kick()
+
+    def _kick(self) -> None:
+        self._dirty.set()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+
+    async def flush(self) -> None:
+        """Return once everything appended or staged before this call is committed."""
+        if self._pending:
+            if self._pending_done is None:
+                self._pending_done = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._pending_done)
+        elif self._inflight_done is not None:
+            await asyncio.shield(self._inflight_done)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(self.flush_interval_s)
+            self._dirty.clear()
+            batch, self._pending = self._pending, WriteBatch()
+            done, self._pending_done = self._pending_done, None
+            self._inflight_done = done or asyncio.get_running_loop().create_future()
+            error = await self._write(batch)
+            if error is None:
+                self._publish(batch)
+                self._inflight_done.set_result(None)
+            else:
+                self._forget(batch)
+                self._inflight_done.set_exception(error)
+                self._inflight_done.exception()  # mark retrieved: the callers got it
+            self._inflight_done = None
+
+    async def _write(self, batch: WriteBatch) -> BaseException | None:
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                await self.store.write(batch)
+                return None
+            except Exception as exc:  # a disk or constraint failure: retry, then report
+                log.warning("event log flush failed (attempt %d): %s", attempt + 1, exc)
+                last = exc
+                await asyncio.sleep(0.05 * (attempt + 1))
+        return last
+
+    def _publish(self, batch: WriteBatch) -> None:
+        touched: set[str] = set()
+        for event, _ in batch.events:
+            st = self._logs.get(event.covenant_id)
+            if st is not None:
+                st.committed_seq = event.seq
+                st.tail.append(event)
+                touched.add(event.covenant_id)
+        self.events_written += len(batch.events)
+        for cid in touched:
+            self._logs[cid].wake()
+
+    def _forget(self, batch: WriteBatch) -> None:
+        """A batch that could not be written: take its seqs and keys back (no gaps)."""
+        for event, key in batch.events:
+            st = self._logs.get(event.covenant_id)
+            if st is None:
+                continue
+            st.next_seq = min(st.next_seq, event.seq)
+            if key is not None:
+                st.keys.discard(key)
+
+    async def close(self) -> None:
+        await self.flush()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+
+    # ------------------------------------------------------------------ reads
+
+    def last_seq(self, covenant_id: str) -> int | None:
+        st = self._logs.get(covenant_id)
+        return None if st is None else st.committed_seq
+
+    async def read(self, covenant_id: str, after: int = 0, limit: int = 1000) -> list[Event]:
+        """Committed events with seq > after, oldest first, at most `limit`."""
+        st = self._logs.get(covenant_id)
+        if st is not None and st.tail and st.tail[0].seq <= after + 1:
+            start = after + 1 - st.tail[0].seq
+            end = min(len(st.tail), start + limit)
+            return [st.tail[i] for i in range(max(start, 0), end)]
+        return await self.store.events(covenant_id, after, limit)
+
+    async def wait(
+        self, covenant_id: str, after: int = 0, timeout_s: float = 10.0, limit: int = 1000
+    ) -> list[Event]:
+        """Events after `after`: at once if there are some, else the first to come within
+        `timeout_s` (an empty list when none came or the covenant's log was closed)."""
+        st = self._logs.get(covenant_id)
+        if st is None or st.committed_seq > after:
+            return await self.read(covenant_id, after, limit)
+        changed = st.changed
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), timeout_s)
+        return await self.read(covenant_id, after, limit)

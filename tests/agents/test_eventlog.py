@@ -1,0 +1,87 @@
+"""The event log: gap-free seqs, idempotent keys, committed-only reads, long-poll followers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from harpoon_ray.agents.eventlog import EventLog
+from harpoon_ray.schemas import EventType
+
+
+async def test_seqs_are_gap_free_from_one_and_stored(eventlog, store):
+    """Appends get seq 1, 2, 3 ... and are in the store once flushed."""
+    await eventlog.open_covenant("c1", "t1")
+    seqs = [eventlog.append("c1", EventType.THOUGHT, "w1", {"i": i}) for i in range(5)]
+    await eventlog.flush()
+    assert seqs == [1, 2, 3, 4, 5]
+    stored = await store.events("c1")
+    assert [e.seq for e in stored] == seqs and stored[0].tenant_id == "t1"
+
+
+async def test_a_key_already_logged_is_skipped_even_after_reopening(store):
+    """A replayed append with a known key writes nothing, also in a fresh log."""
+    first = EventLog(store, flush_interval_s=0.001)
+    await first.open_covenant("c1", "local")
+    assert first.append("c1", EventType.COMPLETED, "w1", key="w1/done") == 1
+    assert first.append("c1", EventType.COMPLETED, "w1", key="w1/done") is None
+    await first.close()
+    second = EventLog(store, flush_interval_s=0.001)
+    await second.open_covenant("c1", "local")
+    assert second.append("c1", EventType.COMPLETED, "w1", key="w1/done") is None
+    assert second.append("c1", EventType.COMPLETED, "w2", key="w2/done") == 2
+    await second.close()
+    assert [e.agent_id for e in await store.events("c1")] == ["w1", "w2"]
+
+
+async def test_readers_never_see_uncommitted_events(eventlog):
+    """An appended event is invisible to readers until its flush commits it."""
+    await eventlog.open_covenant("c1", "local")
+    eventlog.append("c1", EventType.PLAN)
+    assert await eventlog.read("c1") == []
+    await eventlog.flush()
+    assert [e.seq for e in await eventlog.read("c1")] == [1]
+
+
+async def test_reads_past_the_tail_come_from_the_store(eventlog):
+    """A reader far behind gets every event, though the tail keeps only the last few."""
+    await eventlog.open_covenant("c1", "local")
+    for i in range(30):
+        eventlog.append("c1", EventType.PROGRESS, "w1", {"i": i})
+    await eventlog.flush()
+    assert [e.seq for e in await eventlog.read("c1", after=0, limit=100)] == list(range(1, 31))
+    assert [e.seq for e in await eventlog.read("c1", after=27)] == [28, 29, 30]
+
+
+async def test_wait_returns_at_once_when_events_are_there(eventlog):
+    """A follower behind the log gets its events without waiting."""
+    await eventlog.open_covenant("c1", "local")
+    eventlog.append("c1", EventType.PLAN)
+    await eventlog.flush()
+    got = await asyncio.wait_for(eventlog.wait("c1", after=0, timeout_s=30), 1)
+    assert [e.seq for e in got] == [1]
+
+
+async def test_wait_wakes_every_follower_on_the_next_commit(eventlog):
+    """Many followers waiting at the head all get the next event when it commits."""
+    await eventlog.open_covenant("c1", "local")
+    followers = [asyncio.create_task(eventlog.wait("c1", after=0, timeout_s=5)) for _ in range(50)]
+    await asyncio.sleep(0.01)
+    eventlog.append("c1", EventType.RESULT, payload={"text": "done"})
+    results = await asyncio.wait_for(asyncio.gather(*followers), 2)
+    assert all([e.payload["text"] for e in r] == ["done"] for r in results)
+
+
+async def test_wait_times_out_empty_when_nothing_comes(eventlog):
+    """A follower at the head gets an empty list after its timeout."""
+    await eventlog.open_covenant("c1", "local")
+    assert await eventlog.wait("c1", after=0, timeout_s=0.05) == []
+
+
+async def test_closing_a_covenant_wakes_its_followers(eventlog):
+    """Followers of a covenant whose log closes return instead of waiting out the timeout."""
+    await eventlog.open_covenant("c1", "local")
+    waiter = asyncio.create_task(eventlog.wait("c1", after=0, timeout_s=30))
+    await asyncio.sleep(0.01)
+    await eventlog.close_covenant("c1")
+    assert await asyncio.wait_for(waiter, 1) == []
+    assert not eventlog.is_open("c1")

@@ -1,0 +1,152 @@
+"""The shard store: migrations, whole-batch writes, typed reads."""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+import pytest
+
+from harpoon_ray.agents.migrations import MIGRATIONS, migrate
+from harpoon_ray.agents.store import Store, WriteBatch
+from harpoon_ray.schemas import (
+    AgentAction,
+    AgentExecution,
+    AgentStatus,
+    Covenant,
+    CovenantStatus,
+    Event,
+)
+
+
+def _covenant(user: str = "ann", **kw) -> Covenant:
+    return Covenant(
+        user_id=user,
+        intent="sum it up",
+        query="sum it up",
+        pattern="parallel",
+        pattern_reason="test",
+        **kw,
+    )
+
+
+def _event(cov: str, seq: int, tenant: str = "local") -> Event:
+    return Event(
+        seq=seq,
+        ts=time.time(),
+        type="agent.thought",
+        covenant_id=cov,
+        tenant_id=tenant,
+        agent_id="w1",
+        payload={"text": f"step {seq}"},
+    )
+
+
+async def test_migrations_are_recorded_and_run_once(tmp_path):
+    """Opening a file applies every migration once; reopening applies none."""
+    s = Store(tmp_path / "a.duckdb")
+    assert await s.open() == [name for name, _ in MIGRATIONS]
+    await s.close()
+    s2 = Store(tmp_path / "a.duckdb")
+    assert await s2.open() == []
+    names = await s2.query("SELECT name FROM schema_migrations ORDER BY name")
+    assert [n for (n,) in names] == [name for name, _ in MIGRATIONS]
+    await s2.close()
+
+
+def test_a_failing_migration_leaves_no_half_schema(tmp_path, monkeypatch):
+    """A migration that fails is rolled back and not recorded, so it runs again later."""
+    conn = duckdb.connect(str(tmp_path / "b.duckdb"))
+    broken = [*MIGRATIONS, ("9999_broken", "CREATE TABLE x (a INT); SELECT * FROM nowhere")]
+    monkeypatch.setattr("harpoon_ray.agents.migrations.MIGRATIONS", broken)
+    with pytest.raises(duckdb.Error):
+        migrate(conn)
+    tables = {
+        t for (t,) in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    assert "x" not in tables and "events" in tables
+    recorded = {n for (n,) in conn.execute("SELECT name FROM schema_migrations").fetchall()}
+    assert "9999_broken" not in recorded
+
+
+async def test_covenant_round_trips_and_upserts(store):
+    """A covenant reads back equal, and writing it again replaces the row."""
+    cov = _covenant()
+    await store.write(WriteBatch(covenants=[cov]))
+    assert await store.covenant(cov.id) == cov
+    done = cov.model_copy(update={"status": CovenantStatus.COMPLETED, "result": "42"})
+    await store.write(WriteBatch(covenants=[done]))
+    assert (await store.covenant(cov.id)).result == "42"
+    assert await store.covenants(active_only=True) == []
+    assert [c.id for c in await store.covenants("local", "ann")] == [cov.id]
+
+
+async def test_agents_keep_their_thoughts_and_actions(store):
+    """An agent row keeps its JSON columns and the last of two writes in one batch wins."""
+    a = AgentExecution(
+        agent_id="w1",
+        covenant_id="c1",
+        role="worker",
+        title="part 1",
+        thoughts=["read the text"],
+        status=AgentStatus.RUNNING,
+    )
+    b = a.model_copy(
+        update={
+            "status": AgentStatus.COMPLETED,
+            "output": "done",
+            "actions": [AgentAction(model="m", input_tokens=3, output_tokens=5)],
+        }
+    )
+    await store.write(WriteBatch(agents=[a, b]))
+    (got,) = await store.agents("c1")
+    assert got.status == AgentStatus.COMPLETED and got.output == "done"
+    assert got.thoughts == ["read the text"] and got.actions[0].output_tokens == 5
+
+
+async def test_a_batch_commits_whole_or_not_at_all(store):
+    """A batch whose events collide with stored ones leaves none of its rows behind."""
+    await store.write(WriteBatch(events=[(_event("c1", 1), None)]))
+    cov = _covenant()
+    with pytest.raises(duckdb.ConstraintException):
+        await store.write(
+            WriteBatch(covenants=[cov], events=[(_event("c1", 2), None), (_event("c1", 1), None)])
+        )
+    assert await store.covenant(cov.id) is None
+    assert [e.seq for e in await store.events("c1")] == [1]
+
+
+async def test_events_read_after_a_seq_with_their_dedup_keys(store):
+    """Events read back in seq order after a given seq; the log state lists their keys."""
+    await store.write(WriteBatch(events=[(_event("c1", i), f"k{i}") for i in range(1, 6)]))
+    assert [e.seq for e in await store.events("c1", after=2, limit=2)] == [3, 4]
+    assert await store.event_state("c1") == (5, {f"k{i}" for i in range(1, 6)})
+    assert await store.event_state("nope") == (0, set())
+
+
+async def test_conversation_turns_are_idempotent_and_ordered(store):
+    """A turn written twice is stored once; messages come back oldest first."""
+    t = time.time()
+    msgs = [
+        {
+            "tenant_id": "local",
+            "user_id": "ann",
+            "covenant_id": "c1",
+            "role": "user",
+            "content": "hi",
+            "ts": t,
+        },
+        {
+            "tenant_id": "local",
+            "user_id": "ann",
+            "covenant_id": "c1",
+            "role": "assistant",
+            "content": "hello",
+            "ts": t + 1,
+        },
+    ]
+    await store.write(WriteBatch(messages=msgs))
+    await store.write(WriteBatch(messages=msgs[1:]))
+    got = await store.messages("local", "ann")
+    assert [m["content"] for m in got] == ["hi", "hello"]
+    assert await store.messages("other", "ann") == []
