@@ -1,0 +1,45 @@
+"""Groq through the official `groq` SDK (`AsyncGroq`), one client per provider.
+
+Key: `api_key` in the provider's config or the env var it names (`GROQ_API_KEY` in the
+shipped catalog). The SDK's own exception classes are mapped like OpenAI's. Its `create`
+has no `stream_options`, so the usage request goes in the body; Groq also reports usage
+in `x_groq.usage` on the last chunk, which the adapter reads as well.
+"""
+
+from __future__ import annotations
+
+import groq as sdk
+
+from ..catalog import ProviderConfig
+from ..settings import Settings
+from .credentials import credential
+from .openai_sdk import OpenAIStyleProvider
+from .transport import Transport, groq_http_client
+
+
+class GroqProvider(OpenAIStyleProvider):
+    stream_options_in_body = True
+
+
+def sdk_client(
+    api_key: str, base_url: str | None, settings: Settings, transport: Transport | None = None
+) -> sdk.AsyncGroq:
+    """An `AsyncGroq` with Harpoon's timeouts and pool, and without SDK retries."""
+    http_client = groq_http_client(settings, transport) if transport else groq_http_client(settings)
+    return sdk.AsyncGroq(
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=0,
+        timeout=http_client.timeout,
+        http_client=http_client,
+    )
+
+
+def create(config: ProviderConfig, settings: Settings) -> GroqProvider:
+    key = credential(config, "api_key")
+    return GroqProvider(config.name, sdk_client(key, config.base_url, settings), sdk)
+
+
+def at_test_server(config: ProviderConfig, base_url: str) -> ProviderConfig:
+    # The SDK appends /openai/v1 itself.
+    return config.model_copy(update={"base_url": base_url, "api_key": "test-key"})
