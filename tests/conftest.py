@@ -45,3 +45,29 @@ def test_server() -> Iterator[object]:
 
     with serve_in_thread() as server:
         yield server
+
+
+def free_loopback_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def serve_app(ray_instance: Path) -> Iterator[str]:
+    """The Harpoon Serve app, started once per session on a free loopback port; yields its
+    base URL (e.g. `http://127.0.0.1:PORT`). Simulated providers, the repository's ui/."""
+    from ray import serve
+
+    from harpoon_ray.serve import build_app
+
+    port = free_loopback_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app({}), name="harpoon", route_prefix="/")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        serve.shutdown()

@@ -1,0 +1,52 @@
+"""The auth seam: one dependency that turns a connection into a tenant id.
+
+Today every caller is tenant `local`; when HARPOON_API_KEY is set, every API route and
+WebSocket needs `Authorization: Bearer <key>` (a browser's WebSocket cannot set headers,
+so sockets may pass `?token=<key>` instead). Multi-tenancy proper will map keys to tenants
+here, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import WebSocketException
+from starlette.requests import HTTPConnection
+
+from .errors import Unauthorized
+
+DEFAULT_TENANT = "local"
+WS_POLICY_VIOLATION = 1008
+
+
+class TenantResolver:
+    """Callable FastAPI dependency; holds the key so nothing reads the environment per call."""
+
+    def __init__(self, api_key: str | None) -> None:
+        self._key = api_key.encode() if api_key else None
+
+    def __call__(self, conn: HTTPConnection) -> str:
+        if self._key is None:
+            return DEFAULT_TENANT
+        token = _bearer(conn.headers.get("authorization"))
+        if token is None and conn.scope["type"] == "websocket":
+            token = conn.query_params.get("token")
+        if token is not None and hmac.compare_digest(token.encode(), self._key):
+            return DEFAULT_TENANT
+        message = (
+            "missing bearer token: send `Authorization: Bearer <HARPOON_API_KEY>`"
+            if token is None
+            else "the bearer token does not match HARPOON_API_KEY"
+        )
+        if conn.scope["type"] == "websocket":
+            raise WebSocketException(code=WS_POLICY_VIOLATION, reason=message)
+        raise Unauthorized(message, param="authorization")
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()

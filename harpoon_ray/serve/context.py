@@ -1,0 +1,87 @@
+"""What one gateway replica holds: settings, catalog, routing, the agents client, feeds.
+
+Routes receive this object instead of reaching for globals, so a replica's state is in
+one place and the app factory can be handed any context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..catalog import Catalog, load_catalog
+from ..settings import Settings
+from .backend import RouterBackend, local_backend, remote_backend
+from .config import AppArgs
+from .fanout import CovenantFanout
+from .metrics import MetricsWindow
+
+if TYPE_CHECKING:
+    from ray.serve.handle import DeploymentHandle
+
+
+class GatewayContext:
+    def __init__(
+        self,
+        args: AppArgs,
+        settings: Settings,
+        router_handle: DeploymentHandle | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        self.args = args
+        self.settings = settings
+        self.catalog = catalog or load_catalog(settings.catalog_path)
+        self.started_at = time.time()
+        self.metrics = MetricsWindow()
+        self._local = local_backend(self.catalog, settings, args.test_server_url, self.metrics)
+        self._remote = remote_backend(router_handle) if router_handle is not None else None
+        self._client: Any = None
+        self._client_lock = asyncio.Lock()
+        self.fanout = CovenantFanout(_LazySource(self), settings.ws_queue_events)
+
+    @property
+    def router(self) -> RouterBackend:
+        """The backend that serves completions: in-process or the ModelRouter deployment."""
+        if self.args.v1_in_process or self._remote is None:
+            return self._local
+        return self._remote
+
+    @property
+    def local_router(self) -> RouterBackend:
+        """Always in-process: analysis and decisions are pure and need no hop."""
+        return self._local
+
+    @property
+    def remote_router(self) -> RouterBackend | None:
+        return self._remote
+
+    async def client(self) -> Any:
+        """The agents layer's `HarpoonClient`, made on first use (it looks up actors)."""
+        if self._client is None:
+            async with self._client_lock:
+                if self._client is None:
+                    from ..agents.client import HarpoonClient
+
+                    self._client = HarpoonClient(settings=self.settings)
+        return self._client
+
+    async def aclose(self) -> None:
+        await self.fanout.aclose()
+        await self._local.aclose()
+
+
+class _LazySource:
+    """The fan-out's event source, resolved to the agents client on first use."""
+
+    def __init__(self, ctx: GatewayContext) -> None:
+        self._ctx = ctx
+
+    async def events(self, covenant_id: str, after: int = 0, limit: int = 1000) -> list:
+        client = await self._ctx.client()
+        return await client.events(covenant_id, after=after, limit=limit)
+
+    async def follow(self, covenant_id: str, after: int = 0):
+        client = await self._ctx.client()
+        async for event in client.follow(covenant_id, after=after):
+            yield event

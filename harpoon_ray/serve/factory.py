@@ -1,0 +1,54 @@
+"""Builds one replica's FastAPI app from its context: routes, errors, limits, UI.
+
+Kept apart from the Serve deployment so the app is a plain function of its context and
+the deployment class only wires Ray to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .. import __version__
+from .auth import TenantResolver
+from .context import GatewayContext
+from .errors import CatchAll, install_error_handlers
+from .limits import BodyLimit
+from .routes_api import api_routes
+from .static import mount_ui
+
+DESCRIPTION = """Harpoon: a multi-provider LLM gateway and multi-agent orchestrator on Ray.
+
+- `/api/*`: routing, chat, batch, metrics, covenants and agents (JSON).
+- `/v1/*`: OpenAI-compatible; point any OpenAI SDK here (`model="harpoon/auto"`).
+- WebSockets: `/api/agents/mediator/{user_id}/ws`, `/api/agents/orchestrator/{task_id}/ws`
+  (resume with `?after=SEQ`).
+
+When HARPOON_API_KEY is set, send `Authorization: Bearer <key>`.
+"""
+
+
+def create_app(ctx: GatewayContext) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await ctx.aclose()
+
+    app = FastAPI(title="Harpoon", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    tenant = TenantResolver(ctx.settings.api_key)
+    install_error_handlers(app)
+    app.include_router(api_routes(ctx, tenant))
+    for extra in _optional_routes(ctx, tenant):
+        app.include_router(extra)
+    mount_ui(app, ctx.args.ui_dir)
+    # Outermost first on the way in: catch-all, then the body limit.
+    app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes)
+    app.add_middleware(CatchAll)
+
+    return app
+
+
+def _optional_routes(ctx: GatewayContext, tenant: TenantResolver) -> list:
+    return []

@@ -1,0 +1,105 @@
+"""`harpoon run` / `make run`: a local Ray, the Serve app on loopback, a clean stop.
+
+Ray Serve reads its ingress switches (RAY_SERVE_ENABLE_HA_PROXY, ...) when Ray starts,
+from the environment of the process that starts it; so they are set here, before
+`ray.init`, never in a runtime env. Ctrl-C or SIGTERM shuts Serve, then Ray, down.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Any
+
+from ..errors import ConfigError
+from ..settings import Settings
+
+APP_NAME = "harpoon"
+
+
+class Ingress(StrEnum):
+    """How HTTP reaches the Gateway replicas (see serve_config.yaml for the measurements)."""
+
+    PROXY = "proxy"  # Serve's proxy actor: the default, ~7-10 ms of CPU per request here
+    HAPROXY = "haproxy"  # bundled HAProxy in front of the replicas' own ports
+
+
+INGRESS_ENV: dict[Ingress, dict[str, str]] = {
+    Ingress.PROXY: {},
+    Ingress.HAPROXY: {"RAY_SERVE_ENABLE_HA_PROXY": "1"},
+}
+
+
+def ingress_env(ingress: Ingress | str) -> dict[str, str]:
+    """Environment a Ray start needs for `ingress`; raises ConfigError for unknown modes."""
+    try:
+        return dict(INGRESS_ENV[Ingress(ingress)])
+    except ValueError:
+        known = ", ".join(i.value for i in Ingress)
+        raise ConfigError(
+            f"unknown ingress {ingress!r}; use one of: {known}", param="ingress"
+        ) from None
+
+
+def urls(host: str, port: int) -> dict[str, str]:
+    base = f"http://{host}:{port}"
+    return {"ui": f"{base}/", "api": f"{base}/api", "v1": f"{base}/v1", "docs": f"{base}/docs"}
+
+
+@contextmanager
+def running(
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    args: dict[str, Any] | None = None,
+    ingress: Ingress | str = Ingress.PROXY,
+) -> Iterator[dict[str, str]]:
+    """Start Ray and the app, yield the URLs, shut both down on exit (whatever the exit)."""
+    import ray
+    from ray import serve
+
+    from .app import build_app
+
+    settings = Settings()
+    host = host or settings.host
+    port = port or settings.port
+    os.environ.update(ingress_env(ingress))
+    harpoon_env = {k: v for k, v in os.environ.items() if k.startswith("HARPOON_")}
+    ray.init(
+        namespace=settings.namespace,
+        include_dashboard=False,
+        runtime_env={"env_vars": harpoon_env},
+        log_to_driver=False,
+    )
+    try:
+        serve.start(http_options={"host": host, "port": port})
+        serve.run(build_app(args), name=APP_NAME, route_prefix="/", blocking=False)
+        yield urls(host, port)
+    finally:
+        try:
+            serve.shutdown()
+        finally:
+            ray.shutdown()
+
+
+def run(host: str | None = None, port: int | None = None, **kwargs: Any) -> None:
+    """Run until Ctrl-C or SIGTERM, printing where the UI, API and docs are."""
+    stop = threading.Event()
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in previous:
+        signal.signal(s, lambda *_: stop.set())
+    try:
+        with running(host, port, **kwargs) as where:
+            print("Harpoon is running (Ctrl-C to stop)")
+            for name, url in where.items():
+                print(f"  {name:<5} {url}")
+            while not stop.wait(0.5):
+                pass
+            print("stopping: Serve, then Ray ...")
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
