@@ -1,0 +1,78 @@
+// One covenant's live event stream over the orchestrator WebSocket. It resumes after the
+// last `seq` it handed on, so a dropped socket loses and doubles nothing.
+
+const BACKOFF_MIN_MS = 200;
+const BACKOFF_MAX_MS = 5000;
+
+export function wsUrl(path) {
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  return `${scheme}://${location.host}${path}`;
+}
+
+export class CovenantStream {
+  /**
+   * @param {string} covenantId
+   * @param {{onEvent: (ev: object) => void, onState: (state: string) => void,
+   *          lastSeq: () => number, done: () => boolean}} hooks
+   */
+  constructor(covenantId, hooks) {
+    this.id = covenantId;
+    this.hooks = hooks;
+    this.ws = null;
+    this.state = 'idle';
+    this.attempt = 0;
+    this.connects = 0;
+    this.stopped = false;
+    this.timer = null;
+  }
+
+  start() {
+    this.stopped = false;
+    this.#open();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.ws) { this.ws.onclose = null; this.ws.close(1000); this.ws = null; }
+    this.#setState('closed');
+  }
+
+  #setState(state) {
+    if (state === this.state) return;
+    this.state = state;
+    this.hooks.onState(state);
+  }
+
+  #open() {
+    const after = this.hooks.lastSeq();
+    const url = wsUrl(`/api/agents/orchestrator/${encodeURIComponent(this.id)}/ws?after=${after}`);
+    this.#setState(this.connects ? 'reconnecting' : 'connecting');
+    let ws;
+    try { ws = new WebSocket(url); } catch { this.#retry(); return; }
+    this.ws = ws;
+    ws.onopen = () => { this.connects++; this.attempt = 0; this.#setState('open'); };
+    ws.onmessage = (msg) => this.#receive(msg.data);
+    ws.onerror = () => {}; // onclose follows and decides
+    ws.onclose = () => {
+      this.ws = null;
+      if (this.stopped || this.hooks.done()) { this.#setState('closed'); return; }
+      this.#retry();
+    };
+  }
+
+  #receive(data) {
+    let ev;
+    try { ev = JSON.parse(data); } catch { return; }
+    if (!ev || ev.type === 'heartbeat') return;
+    if (typeof ev.seq !== 'number') { if (ev.type === 'error') this.hooks.onError?.(ev); return; }
+    this.hooks.onEvent(ev);
+    if (this.hooks.done() && this.ws) { this.stopped = true; this.ws.close(1000); }
+  }
+
+  #retry() {
+    this.#setState('reconnecting');
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt++);
+    this.timer = setTimeout(() => this.#open(), base / 2 + Math.random() * base / 2);
+  }
+}
