@@ -7,7 +7,7 @@ runs out. Outcomes:
     Reply("text")                  answer (streamed word by word), optional delay_s
     Fail(errors.RateLimited(...))  raise that error (a fresh copy, model filled in)
     Hang()                         never answer: the caller's timeout has to fire
-    Cut("text", after_chunks=2)    stream some chunks, then fail mid-way
+    Cut("text", after_chunks=2)    stream some chunks, then fail mid-way (or just stop)
 
 `ScriptedPool` stands in for `providers.registry.ProviderPool`: `for_model(spec)` gives
 the provider scripted for that model id, or a default one. Usable from users' tests:
@@ -50,8 +50,12 @@ class Hang:
 
 @dataclass(frozen=True)
 class Cut:
+    """Stream `after_chunks` words, then fail; `silent` ends without error or usage
+    instead, as a dropped connection that looks like a clean end."""
+
     text: str = "partial answer that will be cut"
     after_chunks: int = 1
+    silent: bool = False
 
 
 Outcome = Reply | Fail | Hang | Cut
@@ -142,6 +146,8 @@ class ScriptedProvider:
         words = o.text.split(" ")
         for i, word in enumerate(words):
             if isinstance(o, Cut) and i >= o.after_chunks:
+                if o.silent:
+                    return
                 raise StreamInterrupted(f"stream cut after {o.after_chunks} chunks", model=model.id)
             yield StreamChunk(delta=word if i == 0 else " " + word)
             await asyncio.sleep(0)

@@ -1,0 +1,362 @@
+"""The router: choose a model, call it, retry, fall back, and price the answer.
+
+For each model of the decision's chain (chosen model, then its fallbacks), in order:
+skip it when its circuit breaker is open; otherwise call it, retrying retryable errors
+with exponential backoff and full jitter (or the provider's Retry-After), up to
+`Settings.max_retries`; then move on. Every try is an `Attempt`; when the chain runs
+out, `AllModelsFailed` carries them all.
+
+Streaming differs in one way: once a chunk has reached the caller, another model
+cannot take over without the caller seeing two answers spliced together, so a failure
+after that point raises `StreamInterrupted` instead of falling back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+from ..catalog import Catalog
+from ..errors import (
+    AllModelsFailed,
+    BadRequest,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+    StreamInterrupted,
+)
+from ..providers.base import Provider
+from ..schemas import (
+    Attempt,
+    Completion,
+    ComplexityAnalysis,
+    Constraints,
+    ModelRequest,
+    ModelSpec,
+    RoutingDecision,
+    StreamChunk,
+)
+from ..settings import Settings, get_settings
+from . import complexity, selector
+from .breaker import CircuitBreaker
+from .cost import estimate_input_tokens, estimate_output_tokens, price
+
+
+class Pool(Protocol):
+    """What the router needs of `providers.registry.ProviderPool`."""
+
+    def for_model(self, spec: ModelSpec) -> Provider: ...
+
+
+class Router:
+    """Routing, retries, fallback and breakers over a catalog and a provider pool."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        pool: Pool,
+        settings: Settings | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self.catalog = catalog
+        self.pool = pool
+        self.settings = settings or get_settings()
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+        self._breakers: dict[str, CircuitBreaker] = {}
+
+    # ------------------------------------------------------------------ choosing
+
+    def analyse(self, text: str) -> ComplexityAnalysis:
+        return complexity.analyse(text)
+
+    def decide(
+        self,
+        request: ModelRequest,
+        constraints: Constraints | None = None,
+        model: str | None = None,
+    ) -> RoutingDecision:
+        """The model for `request` and its fallbacks; judged on the last user message."""
+        analysis = self.analyse(request.last_user_text)
+        return selector.select(analysis, self.catalog, constraints, request, model)
+
+    def breaker(self, model_id: str) -> CircuitBreaker:
+        b = self._breakers.get(model_id)
+        if b is None:
+            b = CircuitBreaker(
+                self.settings.breaker_failures, self.settings.breaker_cooldown_s, clock=self._clock
+            )
+            self._breakers[model_id] = b
+        return b
+
+    def state(self) -> dict[str, dict[str, object]]:
+        """Every catalog model's breaker: state, consecutive failures, times opened."""
+        return {m.id: self.breaker(m.id).snapshot() for m in self.catalog.models}
+
+    # ------------------------------------------------------------------ calling
+
+    async def complete(
+        self,
+        request: ModelRequest,
+        constraints: Constraints | None = None,
+        model: str | None = None,
+    ) -> Completion:
+        """Answer `request` with the first model of the chain that succeeds."""
+        decision = self.decide(request, constraints, model)
+        started = self._clock()
+        attempts: list[Attempt] = []
+        for spec in self._chain(decision):
+            b = self.breaker(spec.id)
+            for retry in range(self.settings.max_retries + 1):
+                if not self._admit(b, spec, retry, attempts):
+                    break
+                t0 = self._clock()
+                try:
+                    async with asyncio.timeout(self._deadline_s(request, spec)):
+                        resp = await self.pool.for_model(spec).complete(request, spec)
+                except (ProviderError, TimeoutError) as exc:
+                    err = self._failed(b, spec, exc, t0, retry, attempts)
+                except asyncio.CancelledError:
+                    b.release_probe()
+                    raise
+                else:
+                    b.record_success()
+                    attempts.append(
+                        Attempt(model=spec.id, ok=True, latency_s=self._clock() - t0, retry=retry)
+                    )
+                    return self._completion(
+                        spec,
+                        decision,
+                        attempts,
+                        text=resp.text,
+                        tokens=(resp.input_tokens, resp.output_tokens),
+                        ttft_s=(t0 - started) + resp.ttft_s,
+                        latency_s=self._clock() - started,
+                        finish_reason=resp.finish_reason,
+                        simulated=resp.simulated or self._simulated(spec),
+                    )
+                if not await self._wait_before_retry(err, retry):
+                    break
+        raise self._all_failed(attempts)
+
+    async def stream(
+        self,
+        request: ModelRequest,
+        constraints: Constraints | None = None,
+        model: str | None = None,
+    ) -> AsyncIterator[StreamChunk | Completion]:
+        """Yield text deltas as `StreamChunk`s, then one `Completion` with the totals."""
+        decision = self.decide(request, constraints, model)
+        started = self._clock()
+        attempts: list[Attempt] = []
+        for spec in self._chain(decision):
+            b = self.breaker(spec.id)
+            for retry in range(self.settings.max_retries + 1):
+                if not self._admit(b, spec, retry, attempts):
+                    break
+                t0 = self._clock()
+                parts: list[str] = []
+                first_at: float | None = None
+                final: StreamChunk | None = None
+                simulated = self._simulated(spec)
+                source = self.pool.for_model(spec).stream(request, spec)
+                try:
+                    try:
+                        while True:
+                            async with asyncio.timeout(self._chunk_timeout_s(request)):
+                                chunk = await anext(source)
+                            simulated = simulated or chunk.simulated
+                            if chunk.done:
+                                final = chunk
+                                break
+                            if not chunk.delta:
+                                continue
+                            if first_at is None:
+                                first_at = self._clock()
+                            parts.append(chunk.delta)
+                            yield StreamChunk(delta=chunk.delta, simulated=simulated)
+                    except StopAsyncIteration:
+                        raise StreamInterrupted(
+                            "the stream ended without its final chunk", model=spec.id
+                        ) from None
+                    finally:
+                        await source.aclose()
+                except (ProviderError, TimeoutError) as exc:
+                    err = self._failed(b, spec, exc, t0, retry, attempts)
+                    if first_at is not None:
+                        raise StreamInterrupted(
+                            f"the stream from {spec.id} failed after {len(parts)} chunks had "
+                            f"been sent ({err.error_type}: {err.message}); the answer is "
+                            "incomplete",
+                            model=spec.id,
+                        ) from exc
+                except BaseException:  # cancelled, or the caller closed the stream
+                    b.release_probe()
+                    raise
+                else:
+                    b.record_success()
+                    attempts.append(
+                        Attempt(model=spec.id, ok=True, latency_s=self._clock() - t0, retry=retry)
+                    )
+                    text = "".join(parts)
+                    yield self._completion(
+                        spec,
+                        decision,
+                        attempts,
+                        text=text,
+                        tokens=(
+                            final.input_tokens
+                            if final.input_tokens is not None
+                            else estimate_input_tokens(request),
+                            final.output_tokens
+                            if final.output_tokens is not None
+                            else estimate_output_tokens(text),
+                        ),
+                        ttft_s=(first_at if first_at is not None else self._clock()) - started,
+                        latency_s=self._clock() - started,
+                        finish_reason=final.finish_reason or "stop",
+                        simulated=simulated,
+                    )
+                    return
+                if not await self._wait_before_retry(err, retry):
+                    break
+        raise self._all_failed(attempts)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _chain(self, decision: RoutingDecision) -> list[ModelSpec]:
+        return [self.catalog.get(m) for m in (decision.model, *decision.fallbacks)]
+
+    def _simulated(self, spec: ModelSpec) -> bool:
+        is_simulated = getattr(self.pool, "is_simulated", None)
+        return bool(is_simulated(spec)) if is_simulated is not None else False
+
+    def _admit(
+        self, b: CircuitBreaker, spec: ModelSpec, retry: int, attempts: list[Attempt]
+    ) -> bool:
+        """Let a call through the breaker, or record that it was skipped."""
+        if b.allow():
+            return True
+        attempts.append(
+            Attempt(
+                model=spec.id,
+                ok=False,
+                error_type="circuit_open",
+                message=f"circuit open after repeated failures; probe in {b.retry_in_s():.1f}s",
+                retry=retry,
+            )
+        )
+        return False
+
+    def _failed(
+        self,
+        b: CircuitBreaker,
+        spec: ModelSpec,
+        exc: ProviderError | TimeoutError,
+        t0: float,
+        retry: int,
+        attempts: list[Attempt],
+    ) -> ProviderError:
+        """Record a failed try; a request the provider refused says nothing of its health."""
+        if isinstance(exc, ProviderError):
+            err = exc
+        else:
+            err = ProviderTimeout(f"no answer from {spec.id} within the deadline", model=spec.id)
+        if isinstance(err, BadRequest):
+            b.release_probe()
+        else:
+            b.record_failure()
+        attempts.append(
+            Attempt(
+                model=spec.id,
+                ok=False,
+                error_type=err.error_type,
+                message=err.message,
+                latency_s=self._clock() - t0,
+                retry=retry,
+            )
+        )
+        return err
+
+    def backoff_s(self, err: ProviderError, retry: int) -> float | None:
+        """Seconds to wait before retrying the same model, or None to move on.
+
+        Full jitter: uniform in [0, min(max, base * 2**retry)]. A Retry-After is honoured
+        as given; one longer than `backoff_max_s` means this model is out for a while, and
+        the next model is tried instead of waiting.
+        """
+        if not err.retryable or retry >= self.settings.max_retries:
+            return None
+        if isinstance(err, RateLimited) and err.retry_after_s is not None:
+            if err.retry_after_s > self.settings.backoff_max_s:
+                return None
+            return err.retry_after_s
+        cap = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2**retry)
+        return self._rng.uniform(0, cap)
+
+    async def _wait_before_retry(self, err: ProviderError, retry: int) -> bool:
+        wait = self.backoff_s(err, retry)
+        if wait is None:
+            return False
+        await self._sleep(wait)
+        return True
+
+    def _deadline_s(self, request: ModelRequest, spec: ModelSpec) -> float:
+        """A whole-call deadline: the request's own, else a generous backstop for hangs."""
+        if request.timeout_s is not None:
+            return request.timeout_s
+        return max(self.settings.read_timeout_s, 3 * spec.expected_latency_s(request.max_tokens))
+
+    def _chunk_timeout_s(self, request: ModelRequest) -> float:
+        """Longest wait for the next chunk of a stream (the first one included)."""
+        return request.timeout_s if request.timeout_s is not None else self.settings.read_timeout_s
+
+    def _completion(
+        self,
+        spec: ModelSpec,
+        decision: RoutingDecision,
+        attempts: list[Attempt],
+        *,
+        text: str,
+        tokens: tuple[int, int],
+        ttft_s: float,
+        latency_s: float,
+        finish_reason: str,
+        simulated: bool,
+    ) -> Completion:
+        cost, flagship_cost, saving = price(spec, tokens[0], tokens[1], self.catalog)
+        return Completion(
+            text=text,
+            model=spec.id,
+            provider=spec.provider,
+            tier=spec.tier,
+            input_tokens=tokens[0],
+            output_tokens=tokens[1],
+            cost_usd=cost,
+            flagship_model=self.catalog.flagship.id,
+            flagship_cost_usd=flagship_cost,
+            saving_usd=saving,
+            ttft_s=max(0.0, ttft_s),
+            latency_s=max(0.0, latency_s),
+            finish_reason=finish_reason,
+            simulated=simulated,
+            attempts=list(attempts),
+            routing=decision,
+        )
+
+    def _all_failed(self, attempts: list[Attempt]) -> AllModelsFailed:
+        tried: dict[str, list[str]] = {}
+        for a in attempts:
+            tried.setdefault(a.model, []).append(a.error_type or "error")
+        summary = "; ".join(f"{m}: {', '.join(kinds)}" for m, kinds in tried.items())
+        return AllModelsFailed(
+            f"every model in the fallback chain failed ({summary})",
+            attempts=[a.model_dump() for a in attempts],
+        )
