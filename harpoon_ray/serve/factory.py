@@ -17,6 +17,7 @@ from .context import GatewayContext
 from .errors import CatchAll, install_error_handlers
 from .limits import BodyLimit
 from .routes_api import api_routes
+from .routes_v1 import v1_routes
 from .static import mount_ui
 
 DESCRIPTION = """Harpoon: a multi-provider LLM gateway and multi-agent orchestrator on Ray.
@@ -40,15 +41,10 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     tenant = TenantResolver(ctx.settings.api_key)
     install_error_handlers(app)
     app.include_router(api_routes(ctx, tenant))
-    for extra in _optional_routes(ctx, tenant):
-        app.include_router(extra)
+    app.include_router(v1_routes(ctx, tenant))
     mount_ui(app, ctx.args.ui_dir)
     # Outermost first on the way in: catch-all, then the body limit.
     app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes)
     app.add_middleware(CatchAll)
 
     return app
-
-
-def _optional_routes(ctx: GatewayContext, tenant: TenantResolver) -> list:
-    return []

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..errors import HarpoonError
+from ..errors import HarpoonError, ValidationFailed
 from ..schemas import (
     Completion,
     ComplexityAnalysis,
@@ -90,7 +90,7 @@ def api_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
     @router.get("/health", summary="Ray, actor shards, providers and their breakers")
     async def health() -> dict[str, Any]:
         agents = await _probe(_agents_status(ctx))
-        routing = await _probe(ctx.router.state())
+        routing = await _probe(_breakers(ctx))
         providers = ctx.local_router.pool_status() if routing.get("ok") else {}
         ok = agents.get("ok", False) and routing.get("ok", False)
         return {
@@ -105,8 +105,8 @@ def api_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
 
     @router.get("/models", summary="The catalog with each model's live state")
     async def models() -> dict[str, Any]:
-        state = await _probe(ctx.router.state())
-        live = state.get("models", {}) if isinstance(state, dict) else {}
+        state = await _probe(_breakers(ctx))
+        live = state.get("breakers", {})
         return {
             "flagship_reference": ctx.catalog.flagship.id,
             "tiers": [str(t) for t in ctx.catalog.tiers()],
@@ -139,6 +139,8 @@ def api_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
         async def one(index: int, prompt: str) -> BatchItem:
             async with gate:
                 try:
+                    if not prompt.strip():
+                        raise ValidationFailed("prompt is blank", param=f"prompts.{index}")
                     request = ModelRequest(
                         messages=[Message(role="user", content=prompt)],
                         max_tokens=body.max_tokens,
@@ -146,9 +148,6 @@ def api_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
                     done = await ctx.router.complete(request, body.constraints, body.model)
                 except HarpoonError as exc:
                     return BatchItem(index=index, ok=False, error=exc.to_dict())
-                except ValueError as exc:
-                    error = {"type": "invalid_request_error", "message": str(exc)}
-                    return BatchItem(index=index, ok=False, error=error | {"param": "prompts"})
                 return BatchItem(index=index, ok=True, completion=done)
 
         items = await asyncio.gather(*(one(i, p) for i, p in enumerate(body.prompts)))
@@ -173,6 +172,10 @@ def api_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
         return summary
 
     return router
+
+
+async def _breakers(ctx: GatewayContext) -> dict[str, Any]:
+    return {"breakers": await ctx.router.state()}
 
 
 async def _agents_status(ctx: GatewayContext) -> dict[str, Any]:
