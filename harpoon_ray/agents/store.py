@@ -237,6 +237,14 @@ class Store:
             _columns(rows, len(types.split())),
         )
 
+    async def end_running_agents(self, covenant_id: str, status: str) -> None:
+        """Agents still running when their covenant ended get its end status."""
+        await self.query(
+            "UPDATE agent_executions SET status = ?, updated_at = ? "
+            "WHERE covenant_id = ? AND status IN ('pending', 'running')",
+            [status, time.time(), covenant_id],
+        )
+
     # ------------------------------------------------------------------ reads
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:

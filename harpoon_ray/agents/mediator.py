@@ -1,0 +1,146 @@
+"""The Mediator shard: many users' logical mediators in one async actor.
+
+A mediator turns a query into a covenant (with the user's conversation so far), stores
+it and the user's turn before answering, and hands it to the orchestrator shard for the
+covenant id. When the covenant ends the orchestrator tells the mediator, which appends
+the answer to the conversation; a mediator that missed the news (it was restarting)
+asks the orchestrator when the conversation or the list is next read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import ray
+
+from ..errors import NotFound
+from ..patterns import draft_covenant
+from ..schemas import Covenant, Message, QueryRequest
+from . import sharding
+from .eventlog import EventLog
+from .routing import build_router
+from .store import Store
+
+HISTORY_MESSAGES = 20
+
+
+def _turn(cov: Covenant, role: str, content: str, ts: float) -> dict[str, Any]:
+    return {
+        "tenant_id": cov.tenant_id,
+        "user_id": cov.user_id,
+        "covenant_id": cov.id,
+        "role": role,
+        "content": content,
+        "ts": ts,
+    }
+
+
+@ray.remote
+class Mediator:
+    def __init__(self, config: sharding.AgentConfig, name: str) -> None:
+        self.config = config
+        self.name = name
+        self.store = Store(sharding.db_path(config.settings, name))
+        self.log = EventLog(self.store)  # its write-behind buffer groups concurrent writes
+        self.router = build_router(config)
+        self.shards = sharding.Shards(config)
+        self._ready: asyncio.Future | None = None
+
+    async def _start(self) -> None:
+        if self._ready is None:
+            self._ready = asyncio.get_running_loop().create_future()
+            try:
+                await self.store.open()
+                self._ready.set_result(None)
+            except BaseException as exc:
+                self._ready.set_exception(exc)
+                raise
+        await asyncio.shield(self._ready)
+
+    async def ready(self) -> dict[str, Any]:
+        await self._start()
+        return {"name": self.name}
+
+    async def submit(
+        self,
+        tenant_id: str,
+        user_id: str,
+        request: QueryRequest | dict[str, Any],
+        covenant_id: str | None = None,
+    ) -> Covenant:
+        """Draft, store and delegate a covenant; idempotent when `covenant_id` is given."""
+        await self._start()
+        if covenant_id is not None:
+            stored = await self.store.covenant(covenant_id)
+            if stored is not None:  # a retried call: make sure it was delegated, once
+                return await self._delegate(stored)
+        history = await self._history(tenant_id, user_id)
+        cov = draft_covenant(
+            request,
+            user_id=user_id,
+            tenant_id=tenant_id,
+            router=self.router,
+            history=[Message(role=m["role"], content=m["content"]) for m in history],
+        )
+        if covenant_id is not None:
+            cov.id = covenant_id
+        self.log.stage(covenants=[cov], messages=[_turn(cov, "user", cov.query, cov.created_at)])
+        await self.log.flush()
+        return await self._delegate(cov)
+
+    async def _delegate(self, cov: Covenant) -> Covenant:
+        active = await self.shards.orchestrator_for(cov.id).submit.remote(cov)
+        if active.status != cov.status:
+            self.log.stage(covenants=[active])
+            await self.log.flush()
+        return active
+
+    async def covenant_finished(self, cov: Covenant) -> None:
+        """Record the end of a covenant and its answer in the user's conversation."""
+        await self._start()
+        answer = cov.result if cov.result is not None else f"({cov.status.value}: {cov.error})"
+        self.log.stage(covenants=[cov], messages=[_turn(cov, "assistant", answer, time.time())])
+        await self.log.flush()
+
+    async def _reconcile(self, covenants: list[Covenant]) -> list[Covenant]:
+        """Ask the orchestrators about covenants this shard still thinks are running."""
+        open_ = [c for c in covenants if not c.status.terminal]
+        if not open_:
+            return covenants
+        calls = [self.shards.orchestrator_for(c.id).covenant.remote(c.id) for c in open_]
+        fresh = {}
+        for c, got in zip(open_, await asyncio.gather(*calls, return_exceptions=True), strict=True):
+            if isinstance(got, Covenant):
+                fresh[c.id] = got
+                if got.status.terminal:
+                    await self.covenant_finished(got)
+        return [fresh.get(c.id, c) for c in covenants]
+
+    async def _history(self, tenant_id: str, user_id: str) -> list[dict[str, Any]]:
+        mine = await self.store.covenants(tenant_id, user_id, active_only=True, limit=100)
+        await self._reconcile(mine)
+        return await self.store.messages(tenant_id, user_id, HISTORY_MESSAGES)
+
+    async def history(
+        self, tenant_id: str, user_id: str, limit: int = HISTORY_MESSAGES
+    ) -> list[dict[str, Any]]:
+        """The user's conversation, oldest first: one user turn and one answer per covenant."""
+        await self._start()
+        await self._history(tenant_id, user_id)
+        return await self.store.messages(tenant_id, user_id, limit)
+
+    async def list(
+        self, tenant_id: str | None = None, user_id: str | None = None, limit: int = 50
+    ) -> list[Covenant]:
+        """This shard's covenants, newest first, with up-to-date status."""
+        await self._start()
+        return await self._reconcile(await self.store.covenants(tenant_id, user_id, limit=limit))
+
+    async def covenant(self, covenant_id: str) -> Covenant:
+        await self._start()
+        cov = await self.store.covenant(covenant_id)
+        if cov is None:
+            raise NotFound(f"no covenant {covenant_id!r}", param="covenant_id")
+        return cov

@@ -1,0 +1,271 @@
+"""The Orchestrator shard: many covenants' orchestrations at once, in one async actor.
+
+Each covenant runs its pattern as an asyncio task over an `OrchestrationRuntime`. The
+shard's DuckDB file holds the covenants, their agents and their event logs; when Ray
+restarts the shard (a crash, `ray.kill`, or a new Ray instance on the same data dir)
+the first call reopens the file and resumes every covenant still active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+import ray
+
+from ..errors import HarpoonError, NotFound, ValidationFailed
+from ..patterns import run_pattern
+from ..patterns.runtime import SubAgentResult
+from ..schemas import Completion, Covenant, CovenantStatus, EventType
+from . import sharding
+from .eventlog import EventLog
+from .orchestration import OrchestrationRuntime
+from .routing import build_router
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+@ray.remote
+class Orchestrator:
+    def __init__(self, config: sharding.AgentConfig, name: str) -> None:
+        self.config = config
+        self.settings = config.settings
+        self.name = name
+        self.store = Store(sharding.db_path(self.settings, name))
+        self.log = EventLog(self.store)
+        self.router = build_router(config)
+        self.shards = sharding.Shards(config)
+        self.cpus = 1.0
+        self._runs: dict[str, OrchestrationRuntime] = {}
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._finished: dict[str, asyncio.Event] = {}
+        self._ready: asyncio.Future | None = None
+        self.resumed: list[str] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def _start(self) -> None:
+        """Open the file once per process, then resume what was running."""
+        if self._ready is None:
+            self._ready = asyncio.get_running_loop().create_future()
+            try:
+                await self.store.open()
+                self.cpus = float(ray.cluster_resources().get("CPU", 1.0))
+                for cov in await self.store.covenants(active_only=True, limit=1_000_000):
+                    self.resumed.append(cov.id)
+                    await self._launch(cov)
+                self._ready.set_result(None)
+            except BaseException as exc:
+                self._ready.set_exception(exc)
+                raise
+        await asyncio.shield(self._ready)
+
+    async def ready(self) -> dict[str, Any]:
+        """Open the store and resume active covenants; says what was resumed."""
+        await self._start()
+        return {"name": self.name, "resumed": list(self.resumed)}
+
+    async def _launch(self, cov: Covenant) -> None:
+        await self.log.open_covenant(cov.id, cov.tenant_id)
+        rt = OrchestrationRuntime(cov, self)
+        self._runs[cov.id] = rt
+        self._finished.setdefault(cov.id, asyncio.Event())
+        self._tasks[cov.id] = asyncio.create_task(self._orchestrate(rt), name=cov.id)
+
+    # ------------------------------------------------------------------ submit and run
+
+    async def submit(self, covenant: Covenant) -> Covenant:
+        """Store the covenant, log `covenant.created` (seq 1), start it; idempotent by id."""
+        await self._start()
+        stored = await self.store.covenant(covenant.id)
+        if stored is not None:
+            return stored
+        cov = covenant.model_copy(
+            update={"status": CovenantStatus.ACTIVE, "updated_at": time.time()}
+        )
+        await self.log.open_covenant(cov.id, cov.tenant_id)
+        self.log.stage(covenants=[cov])
+        self.log.append(
+            cov.id,
+            EventType.COVENANT_CREATED,
+            None,
+            {"status": cov.status.value, "covenant": cov.model_dump(mode="json")},
+            key="covenant.created",
+        )
+        await self.log.flush()
+        await self._launch(cov)
+        return cov
+
+    async def _orchestrate(self, rt: OrchestrationRuntime) -> None:
+        cov = rt.covenant
+        try:
+            await rt.load()
+            await run_pattern(rt)
+        except asyncio.CancelledError:
+            cov.status = CovenantStatus.CANCELLED
+            cov.error = cov.error or "cancelled"
+        except HarpoonError as exc:  # run_pattern logged it as an `error` event already
+            cov.status, cov.error = CovenantStatus.FAILED, exc.message
+        except Exception as exc:  # a bug: the covenant fails, the shard lives on
+            log.exception("covenant %s crashed", cov.id)
+            cov.status, cov.error = CovenantStatus.FAILED, f"internal error: {exc}"
+            await rt.emit(EventType.ERROR, None, {"type": "internal_error", "message": cov.error})
+        finally:
+            await self._finish(rt)
+
+    async def _finish(self, rt: OrchestrationRuntime) -> None:
+        cov = rt.covenant
+        cov.updated_at = time.time()
+        self.log.stage(
+            covenants=[cov],
+            metrics=[
+                {
+                    "tenant_id": cov.tenant_id,
+                    "ts": cov.updated_at,
+                    "name": "covenant.latency_s",
+                    "value": cov.latency_s,
+                    "covenant_id": cov.id,
+                    "labels": {"pattern": cov.pattern.value, "status": cov.status.value},
+                }
+            ],
+        )
+        self.log.append(
+            cov.id,
+            EventType.COVENANT_UPDATED,
+            None,
+            {"status": cov.status.value, "error": cov.error, "cost_usd": cov.cost_usd},
+            key="covenant.final",
+        )
+        await self.log.close_covenant(cov.id)
+        if cov.status is not CovenantStatus.COMPLETED:  # agents cut short end with it
+            ended = "cancelled" if cov.status is CovenantStatus.CANCELLED else "failed"
+            await self.store.end_running_agents(cov.id, ended)
+        self._runs.pop(cov.id, None)
+        self._tasks.pop(cov.id, None)
+        self._finished.setdefault(cov.id, asyncio.Event()).set()
+        self._tell_mediator(cov)
+
+    def _tell_mediator(self, cov: Covenant) -> None:
+        """Fire and forget: the mediator also reconciles on read if this is lost."""
+        try:
+            m = self.shards.mediator_for(cov.tenant_id, cov.user_id)
+            m.covenant_finished.remote(cov)
+        except Exception as exc:  # a dead mediator must not fail the covenant
+            log.warning("could not tell the mediator about %s: %s", cov.id, exc)
+
+    async def cancel(self, covenant_id: str) -> Covenant:
+        """Stop a covenant's chunk tasks and record it as cancelled."""
+        await self._start()
+        task, rt = self._tasks.get(covenant_id), self._runs.get(covenant_id)
+        if task is not None and rt is not None:
+            rt.cancel_chunks()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._finished[covenant_id].wait())
+        return await self._covenant(covenant_id)
+
+    # ------------------------------------------------------------------ chunks
+
+    async def completed_results(self, covenant_id: str) -> dict[str, SubAgentResult]:
+        """Sub-agents this covenant's log has as completed, rebuilt for reuse."""
+        rows = await self.store.query(
+            "SELECT a.agent_id, a.output, e.payload FROM agent_executions a "
+            "JOIN events e ON e.covenant_id = a.covenant_id AND e.agent_id = a.agent_id "
+            "AND e.type = 'agent.completed' "
+            "WHERE a.covenant_id = ? AND a.status = 'completed'",
+            [covenant_id],
+        )
+        out = {}
+        for aid, output, payload in rows:
+            data = json.loads(payload).get("completion")
+            completion = Completion.model_validate({**data, "text": output or ""}) if data else None
+            out[aid] = SubAgentResult(
+                agent_id=aid, ok=True, output=output or "", completion=completion, reused=True
+            )
+        return out
+
+    # ------------------------------------------------------------------ reads
+
+    async def _covenant(self, covenant_id: str) -> Covenant:
+        rt = self._runs.get(covenant_id)
+        if rt is not None:
+            return rt.covenant
+        cov = await self.store.covenant(covenant_id)
+        if cov is None:
+            raise NotFound(f"no covenant {covenant_id!r}", param="covenant_id")
+        return cov
+
+    async def covenant(self, covenant_id: str) -> Covenant:
+        await self._start()
+        return await self._covenant(covenant_id)
+
+    async def get(self, covenant_id: str) -> dict[str, Any]:
+        """The covenant and its agents, as JSON-ready dicts."""
+        await self._start()
+        cov = await self._covenant(covenant_id)
+        await self.log.flush()
+        agents = await self.store.agents(covenant_id)
+        return {
+            "covenant": cov.model_dump(mode="json"),
+            "agents": [a.model_dump(mode="json") for a in agents],
+        }
+
+    async def events(self, covenant_id: str, after: int = 0, limit: int = 1000) -> list:
+        await self._start()
+        return await self.log.read(covenant_id, after, limit)
+
+    async def wait_events(
+        self, covenant_id: str, after: int = 0, timeout_s: float = 10.0, limit: int = 1000
+    ) -> dict[str, Any]:
+        """Long-poll: events after `after`, and whether the covenant has ended."""
+        await self._start()
+        if covenant_id not in self._runs:
+            await self._covenant(covenant_id)  # NotFound for an unknown id
+        events = await self.log.wait(covenant_id, after, timeout_s, limit)
+        running = covenant_id in self._runs or self.log.is_open(covenant_id)
+        return {"events": events, "terminal": not running}
+
+    async def wait(self, covenant_id: str, timeout_s: float = 30.0) -> Covenant:
+        """The covenant once it has ended, or as it is when `timeout_s` runs out."""
+        await self._start()
+        cov = await self._covenant(covenant_id)
+        if not cov.status.terminal:
+            done = self._finished.setdefault(covenant_id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout_s)
+            cov = await self._covenant(covenant_id)
+        return cov
+
+    async def list(
+        self, tenant_id: str | None = None, user_id: str | None = None, limit: int = 50
+    ) -> list[Covenant]:
+        await self._start()
+        return await self.store.covenants(tenant_id, user_id, limit=limit)
+
+    async def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        """A read-only query on this shard's file (tests, audits): SELECT only."""
+        await self._start()
+        if not sql.lstrip().upper().startswith("SELECT"):
+            raise ValidationFailed("only SELECT queries are allowed here", param="sql")
+        await self.log.flush()
+        return await self.store.query(sql, params or [])
+
+    async def status(self) -> dict[str, Any]:
+        await self._start()
+        return {
+            "name": self.name,
+            "orchestrations": len(self._runs),
+            "running_agents": sum(rt.running_agents for rt in self._runs.values()),
+            "chunks": [
+                {"covenant_id": cid, **info}
+                for cid, rt in self._runs.items()
+                for info in rt.chunks.values()
+            ],
+            "events_written": self.log.events_written,
+            "resumed": len(self.resumed),
+        }

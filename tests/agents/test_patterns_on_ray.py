@@ -1,0 +1,24 @@
+"""Each pattern end to end on the session's Ray: shards, chunk tasks, stored rows, events."""
+
+from __future__ import annotations
+
+import pytest
+
+from harpoon_ray.schemas import CovenantStatus, EventType, QueryRequest
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.mark.parametrize("pattern", ["parallel", "workers", "optimize", "smart"])
+async def test_each_pattern_completes_with_a_result(client, pattern):
+    """A covenant of each pattern completes on Ray with a result and a gap-free log."""
+    q = QueryRequest(query="Compare three ways to cache web pages and pick one.", pattern=pattern)
+    cov = await client.submit("ann", q)
+    assert cov.status is CovenantStatus.ACTIVE
+    done = await client.wait(cov.id, timeout_s=60)
+    assert done.status is CovenantStatus.COMPLETED, done.error
+    assert done.result
+    events = await client.events(cov.id, limit=100_000)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert events[0].type is EventType.COVENANT_CREATED
+    assert EventType.RESULT in {e.type for e in events}
