@@ -72,10 +72,32 @@ _LABELS = {
 _WORD = re.compile(r"[a-z0-9][a-z0-9+']*")
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 _LIST_ITEM = re.compile(r"^[ \t]*(?:\d{1,2}[.)]|[-*\u2022]|\(?[a-h]\))[ \t]+", re.MULTILINE)
-_CODE_SYNTAX = re.compile(r"```|`[^`\n]+`|\w\(|==|!=|=>|->|::|[{}]|;[ \t]*$", re.MULTILINE)
-_MATHS_SYNTAX = re.compile(
-    r"\d\s*[-+*/^=<>]\s*\d|\b[a-z]\s?[=<>]\s?[a-z\d(]|[\u2264\u2265\u2248\u2211\u222b\u221a\u03c0]"
-)
+# Syntax patterns open with a literal (the operator, the parenthesis) so the regex engine
+# can skip ahead to it; a pattern opening with \w or \b tries every position and cost
+# ten times more on prose.
+_CALL = re.compile(r"\((?<=\w\()")  # name( : a call or definition
+_STATEMENT_END = re.compile(r";[ \t]*$", re.MULTILINE)
+_CODE_TOKENS = ("==", "!=", "=>", "->", "::", "{", "}")
+_ARITHMETIC = re.compile(r"[-+*/^=<>](?:(?<=\d.)|(?<=\d .)) ?\d")  # 3 * 4, 2^10, x<5
+_RELATION = re.compile(r"[=<>](?:(?<=[a-z].)|(?<=[a-z] .)) ?[a-z\d(]")  # x = 2, n > k
+_MATHS_SYMBOLS = re.compile("[\u2264\u2265\u2248\u2211\u222b\u221a\u03c0]")
+
+
+def _code_syntax(text: str) -> int:
+    return (
+        text.count("`") // 2
+        + sum(text.count(token) for token in _CODE_TOKENS)
+        + len(_CALL.findall(text))
+        + len(_STATEMENT_END.findall(text))
+    )
+
+
+def _maths_syntax(lowered: str) -> int:
+    return (
+        len(_ARITHMETIC.findall(lowered))
+        + len(_RELATION.findall(lowered))
+        + len(_MATHS_SYMBOLS.findall(lowered))
+    )
 
 
 def _saturate(count: float, half: float) -> float:
@@ -98,8 +120,8 @@ def _signals(text: str) -> dict[str, float]:
         hit = lexicon.PHRASES.get(f"{a} {b}")
         if hit is not None:
             counts[hit] += 1
-    counts["code"] += len(_CODE_SYNTAX.findall(scan))
-    counts["maths"] += len(_MATHS_SYNTAX.findall(lowered))
+    counts["code"] += _code_syntax(scan)
+    counts["maths"] += _maths_syntax(lowered)
 
     n_words = len(words)
     if len(text) > SCAN_CHARS:  # estimate the rest rather than scanning it

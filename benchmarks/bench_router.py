@@ -1,0 +1,166 @@
+"""Router speed: complexity analysis time per prompt, and routing decisions per second.
+
+    python benchmarks/bench_router.py [--quick]
+
+Pure CPU, one process, no network. Prompts are the labelled set of the routing tests
+plus generated long ones, so the figures cover chat-sized and document-sized prompts.
+Each analysis is timed on its own (perf_counter_ns); "warm" is the steady state of a
+running router (the lexicon's word cache filled), "cold" clears that cache before every
+call. A decision is `analyse` + `select` against the shipped catalog, as `Router.decide`
+does per request. Results go to benchmarks/results/router.json and to this script's
+section of benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tomllib
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harpoon_ray.catalog import load_catalog  # noqa: E402
+from harpoon_ray.routing import analyse, lexicon, select  # noqa: E402
+from harpoon_ray.schemas import Constraints, Message, ModelRequest  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "router.json"
+README = ROOT / "benchmarks" / "README.md"
+START, END = "<!-- bench_router:start -->", "<!-- bench_router:end -->"
+
+
+def load_prompts() -> dict[str, list[str]]:
+    """Prompts by size class: the labelled set (chat-sized) and generated long ones."""
+    data = tomllib.loads((ROOT / "tests" / "routing" / "prompts.toml").read_text())
+    chat = [p["text"] for p in data["prompts"]]
+    long = [" ".join(chat[i : i + 12]) for i in range(0, len(chat), 12)]  # ~150-400 words
+    document = ["\n\n".join(chat) * 3]  # past the analyser's scan window
+    return {"chat": chat, "long": long, "document": document}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def time_analysis(prompts: list[str], rounds: int, cold: bool) -> dict[str, float]:
+    """Wall time and this thread's CPU time per call: on a shared machine the wall p99
+    includes time other processes held the CPU, the CPU figures do not."""
+    wall: list[float] = []
+    cpu: list[float] = []
+    for _ in range(rounds):
+        for text in prompts:
+            if cold:
+                lexicon.classify.cache_clear()
+            c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
+            analyse(text)
+            wall.append((time.perf_counter_ns() - t0) / 1_000)
+            cpu.append((time.thread_time_ns() - c0) / 1_000)
+    return {
+        "n": len(wall),
+        "p50_us": round(percentile(wall, 0.50), 1),
+        "p99_us": round(percentile(wall, 0.99), 1),
+        "mean_us": round(statistics.fmean(wall), 1),
+        "cpu_p50_us": round(percentile(cpu, 0.50), 1),
+        "cpu_p99_us": round(percentile(cpu, 0.99), 1),
+        "chars_mean": round(statistics.fmean(len(p) for p in prompts)),
+    }
+
+
+def decisions_per_s(prompts: list[str], seconds: float, constraints: Constraints) -> dict:
+    catalog = load_catalog()
+    requests = [ModelRequest(messages=[Message(role="user", content=p)]) for p in prompts]
+    done, deadline = 0, time.perf_counter() + seconds
+    start = time.perf_counter()
+    while time.perf_counter() < deadline:
+        for req in requests:
+            select(analyse(req.last_user_text), catalog, constraints, req)
+        done += len(requests)
+    elapsed = time.perf_counter() - start
+    return {"decisions": done, "seconds": round(elapsed, 2), "per_s": round(done / elapsed)}
+
+
+def write_readme(result: dict) -> None:
+    a, d = result["analysis"], result["decisions"]
+    rows = [
+        f"| {name} ({v['chars_mean']} chars avg) | {v['p50_us']} | {v['p99_us']} "
+        f"| {v['cpu_p50_us']} | {v['cpu_p99_us']} | {v['n']} |"
+        for name, v in a.items()
+    ]
+    section = "\n".join(
+        [
+            START,
+            "## Router (`bench_router.py`)",
+            "",
+            f"Complexity analysis and routing decisions, one process, no network, "
+            f"{result['cpus']} cores, Python {result['python']}, {result['date']}. "
+            f"Run: `python benchmarks/bench_router.py{' --quick' if result['quick'] else ''}`. "
+            "Warm = a running router (word cache filled); cold = cache cleared before each "
+            "call; long documents are scanned up to the analyser's window (3,000 chars). "
+            "Wall p99 on a shared machine includes other processes' turns on the CPU; the "
+            "CPU columns (this thread's CPU time) do not.",
+            "",
+            "| analysis | wall p50 µs | wall p99 µs | CPU p50 µs | CPU p99 µs | samples |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            *rows,
+            "",
+            "| decisions (analyse + select, chat prompts) | per second |",
+            "| --- | ---: |",
+            *(f"| {name} | {v['per_s']:,} |" for name, v in d.items()),
+            END,
+        ]
+    )
+    text = README.read_text() if README.exists() else "# Benchmarks\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    README.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, ~5 s in all")
+    args = parser.parse_args(argv)
+    rounds, seconds = (20, 1.0) if args.quick else (200, 3.0)
+    prompts = load_prompts()
+
+    analysis = {
+        "chat, warm": time_analysis(prompts["chat"], rounds, cold=False),
+        "chat, cold": time_analysis(prompts["chat"], max(2, rounds // 10), cold=True),
+        "long, warm": time_analysis(prompts["long"], rounds, cold=False),
+        "document, warm": time_analysis(prompts["document"], rounds * 2, cold=False),
+    }
+    decisions = {
+        "no constraints": decisions_per_s(prompts["chat"], seconds, Constraints()),
+        "cost + latency + quality limits": decisions_per_s(
+            prompts["chat"],
+            seconds,
+            Constraints(max_cost_usd=0.002, max_latency_s=10, min_quality=0.4),
+        ),
+    }
+    result = {
+        "date": date.today().isoformat(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "quick": args.quick,
+        "analysis": analysis,
+        "decisions": decisions,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_readme(result)
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
