@@ -26,6 +26,7 @@ export function newCovenant(id) {
     id, status: 'draft', intent: '', query: '', pattern: null, patternReason: '',
     models: [], constraints: {}, plan: [], notes: [], result: null, error: null,
     cost: 0, flagshipCost: 0, latency: 0, simulated: false, meta: null,
+    history: [], // every status the covenant went through, in order
     lastSeq: 0, applied: 0, duplicates: 0, gaps: 0,
     agents: new Map(), children: new Map(), answer: '', answerAgent: null,
     structure: 0, // bumped when agents are added: the tree re-flattens
@@ -129,9 +130,15 @@ function resultMeta(cv, p) {
  */
 export function applyEvent(cv, ev) {
   if (ev.seq <= cv.lastSeq) { cv.duplicates++; return null; }
-  if (cv.lastSeq && ev.seq !== cv.lastSeq + 1) cv.gaps++;
+  if (ev.seq !== cv.lastSeq + 1) cv.gaps++;
   cv.lastSeq = ev.seq;
   cv.applied++;
+  const notice = reduce(cv, ev);
+  if (cv.history[cv.history.length - 1] !== cv.status) cv.history.push(cv.status);
+  return notice;
+}
+
+function reduce(cv, ev) {
   const p = ev.payload || {};
   const agent = ev.agent_id ? (cv.agents.get(ev.agent_id) ?? addAgent(cv, ev.agent_id, p)) : null;
   switch (ev.type) {
@@ -228,7 +235,7 @@ export function snapshot(cv) {
   })).sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
   return {
     id: cv.id, status: cv.status, pattern: cv.pattern, intent: cv.intent, models: cv.models,
-    constraints: cv.constraints, plan: cv.plan, result: cv.result, lastSeq: cv.lastSeq,
+    constraints: cv.constraints, plan: cv.plan, result: cv.result, history: cv.history, lastSeq: cv.lastSeq,
     applied: cv.applied, duplicates: cv.duplicates, gaps: cv.gaps, agents,
   };
 }

@@ -3,6 +3,8 @@
 
 const BACKOFF_MIN_MS = 200;
 const BACKOFF_MAX_MS = 5000;
+// After the covenant ends, late events (a final update) still arrive for this long.
+const LINGER_MS = 1000;
 
 export function wsUrl(path) {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
@@ -34,6 +36,7 @@ export class CovenantStream {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.linger);
     if (this.ws) { this.ws.onclose = null; this.ws.close(1000); this.ws = null; }
     this.#setState('closed');
   }
@@ -67,7 +70,10 @@ export class CovenantStream {
     if (!ev || ev.type === 'heartbeat') return;
     if (typeof ev.seq !== 'number') { if (ev.type === 'error') this.hooks.onError?.(ev); return; }
     this.hooks.onEvent(ev);
-    if (this.hooks.done() && this.ws) { this.stopped = true; this.ws.close(1000); }
+    if (this.hooks.done()) {
+      clearTimeout(this.linger);
+      this.linger = setTimeout(() => { if (this.ws) { this.stopped = true; this.ws.close(1000); } }, LINGER_MS);
+    }
   }
 
   #retry() {

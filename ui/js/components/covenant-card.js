@@ -31,6 +31,10 @@ class HpCovenantCard extends HTMLElement {
     status.setAttribute('aria-label', `status ${cv.status}`);
     head.append(status);
     this.card.dataset.status = cv.status;
+    const timeline = el('ol', 'timeline');
+    timeline.setAttribute('aria-label', 'Status history');
+    for (const st of cv.history) { const li = el('li', null, st); li.dataset.status = st; timeline.append(li); }
+    this.card.append(timeline);
     this.card.append(el('p', 'intent', cv.intent || cv.query || '…'));
 
     const dl = el('dl');
