@@ -51,9 +51,14 @@ class Estimate:
         return not self.violations
 
 
-def estimate(spec: ModelSpec, request: ModelRequest, constraints: Constraints) -> Estimate:
+def estimate(
+    spec: ModelSpec,
+    request: ModelRequest,
+    constraints: Constraints,
+    prompt_tokens: int | None = None,
+) -> Estimate:
     """Estimate `spec` on `request` and list the constraints it would break."""
-    prompt = estimate_input_tokens(request)
+    prompt = estimate_input_tokens(request) if prompt_tokens is None else prompt_tokens
     cost = spec.cost(prompt, request.max_tokens)
     latency = spec.expected_latency_s(request.max_tokens)
     broken: dict[str, str] = {}
@@ -92,9 +97,10 @@ def select(
 ) -> RoutingDecision:
     """Choose the model for `request`; see the module docstring for the order."""
     constraints = constraints or Constraints()
+    prompt = estimate_input_tokens(request)
     estimates: dict[Tier, list[Estimate]] = {}
     for spec in catalog.models:
-        estimates.setdefault(spec.tier, []).append(estimate(spec, request, constraints))
+        estimates.setdefault(spec.tier, []).append(estimate(spec, request, constraints, prompt))
 
     if model is not None and model not in AUTO_MODELS and model not in _tier_names():
         return _pinned(model, analysis, catalog, constraints, request)
