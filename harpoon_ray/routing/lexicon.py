@@ -31,7 +31,7 @@ _STEMS: dict[str, str] = {
         "function method endpoint regex schema database compil runtime thread mutex deadlock"
         " concurren recurs algorithm refactor debug exception python javascript typescript"
         " golang java bash kubernetes docker script async await lambda const struct impl"
-        " query cache kernel pytest react"
+        " query cache kernel"
     ),
     "maths": (
         "equation integral derivativ differentia theorem lemma matrix matric eigen probab"
