@@ -149,7 +149,11 @@ class Budget:
         """
         cost_left = _left(self.remaining_cost(), reserve_usd)
         time_left = self.remaining_time()
-        first = self._try(request, self.constraints, model)
+        # what the step would get with no money or time limit: any change from it is ours
+        unlimited = self.constraints.model_copy(
+            update={"max_cost_usd": None, "max_latency_s": None}
+        )
+        first = self._try(request, unlimited, model)
         if first is not None and _fits(first, count, cost_left, time_left):
             return self._decision("go", step, first, model, count, count, "within budget")
         per_call = cost_left / count if cost_left is not None else None

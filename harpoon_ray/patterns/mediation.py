@@ -147,10 +147,13 @@ def _valid_query(query: QueryRequest | dict[str, Any]) -> QueryRequest:
 
 
 def _valid_history(history: Sequence[Message | dict[str, Any]]) -> list[Message]:
-    try:
-        return [Message.model_validate(m) for m in history]
-    except ValidationError as exc:
-        raise _as_user_error(exc, prefix="history") from None
+    out = []
+    for i, m in enumerate(history):
+        try:
+            out.append(Message.model_validate(m))
+        except ValidationError as exc:
+            raise _as_user_error(exc, prefix=f"history.{i}") from None
+    return out
 
 
 def _as_user_error(exc: ValidationError, prefix: str = "") -> ValidationFailed:

@@ -198,10 +198,16 @@ async def ask_json_many(
             except ValueError as exc:
                 error = str(exc)
                 answers[i] = JsonAnswer(status="invalid", error=error, model=model)
+            # the orchestrator's thought: the agent that replied has already completed
             await rt.emit(
                 EventType.THOUGHT,
-                result.agent_id,
-                {"text": f"reply rejected: {error}", "invalid": True, "attempt": attempt + 1},
+                None,
+                {
+                    "text": f"reply of {result.agent_id} rejected: {error}",
+                    "about": result.agent_id,
+                    "invalid": True,
+                    "attempt": attempt + 1,
+                },
             )
             again.append((i, _reasked(task, result.output, error, attempt + 1, model)))
         pending = again if attempt < retries else []
