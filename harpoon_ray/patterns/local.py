@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import AllModelsFailed, HarpoonError
 from ..schemas import (
+    AgentAction,
     AgentExecution,
     AgentStatus,
     Completion,
@@ -137,6 +138,9 @@ class LocalRuntime:
             completion = await self.complete(aid, spec.request, spec.model)
         except HarpoonError as exc:
             agent.status, agent.progress = AgentStatus.FAILED, 1.0
+            agent.actions.append(
+                AgentAction(model=spec.model or "auto", ok=False, error=exc.message)
+            )
             await self.emit(EventType.FAILED, aid, {"error": exc.message, "type": exc.error_type})
             return SubAgentResult(
                 agent_id=aid, ok=False, error=exc.message, error_type=exc.error_type
@@ -175,6 +179,17 @@ def action_payload(c: Completion) -> dict[str, Any]:
 
 
 def _account(agent: AgentExecution, c: Completion) -> None:
+    agent.actions.append(
+        AgentAction(
+            model=c.model,
+            input_tokens=c.input_tokens,
+            output_tokens=c.output_tokens,
+            cost_usd=c.cost_usd,
+            latency_s=c.latency_s,
+            fallbacks=[a for a in c.attempts if not a.ok],
+            simulated=c.simulated,
+        )
+    )
     agent.status, agent.progress = AgentStatus.COMPLETED, 1.0
     agent.output, agent.model = c.text, c.model
     agent.input_tokens += c.input_tokens

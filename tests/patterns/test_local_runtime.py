@@ -49,6 +49,7 @@ async def test_sub_agents_report_in_the_documented_order(router, covenant_for):
     agent = rt.agents[result.agent_id]
     assert agent.status == AgentStatus.COMPLETED and agent.output == result.output
     assert agent.cost_usd == result.completion.cost_usd == rt.budget.spent_usd
+    assert [a.model for a in agent.actions] == [result.completion.model]
 
 
 async def test_max_concurrency_bounds_the_sub_agents_in_flight(scripted, covenant_for):
