@@ -4,6 +4,7 @@
     select(analysis, catalog, c, req, m)  -> RoutingDecision      (selector.py)
     price(spec, in, out, catalog)         -> (cost, flagship, saving)   (cost.py)
     CircuitBreaker                        per-model breaker       (breaker.py)
+    RetryPolicy                           backoff + Retry-After   (retry.py)
     Router(catalog, pool, settings)       complete / stream / decide / state (router.py)
 
 Plain asyncio, no Ray: the ModelRouter deployment and the patterns wrap a `Router`.
@@ -12,6 +13,7 @@ Plain asyncio, no Ray: the ModelRouter deployment and the patterns wrap a `Route
 from .breaker import BreakerState, CircuitBreaker
 from .complexity import FLAGSHIP_THRESHOLD, PRIMARY_THRESHOLD, analyse, tier_for
 from .cost import price
+from .retry import RetryPolicy
 from .router import Router
 from .selector import AUTO_MODELS, select
 
@@ -21,6 +23,7 @@ __all__ = [
     "PRIMARY_THRESHOLD",
     "BreakerState",
     "CircuitBreaker",
+    "RetryPolicy",
     "Router",
     "analyse",
     "price",

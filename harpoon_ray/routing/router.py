@@ -21,11 +21,9 @@ from typing import Protocol
 
 from ..catalog import Catalog
 from ..errors import (
-    AllModelsFailed,
     BadRequest,
     ProviderError,
     ProviderTimeout,
-    RateLimited,
     StreamInterrupted,
 )
 from ..providers.base import Provider
@@ -43,6 +41,7 @@ from ..settings import Settings, get_settings
 from . import complexity, selector
 from .breaker import CircuitBreaker
 from .cost import estimate_input_tokens, estimate_output_tokens, price
+from .retry import RetryPolicy, all_failed
 
 
 class Pool(Protocol):
@@ -68,7 +67,12 @@ class Router:
         self.pool = pool
         self.settings = settings or get_settings()
         self._clock = clock
-        self._rng = rng or random.Random()
+        self.retry = RetryPolicy(
+            self.settings.max_retries,
+            self.settings.backoff_base_s,
+            self.settings.backoff_max_s,
+            rng or random.Random(),
+        )
         self._sleep = sleep
         self._breakers: dict[str, CircuitBreaker] = {}
 
@@ -114,7 +118,7 @@ class Router:
         attempts: list[Attempt] = []
         for spec in self._chain(decision):
             b = self.breaker(spec.id)
-            for retry in range(self.settings.max_retries + 1):
+            for retry in range(self.retry.max_retries + 1):
                 if not self._admit(b, spec, retry, attempts):
                     break
                 t0 = self._clock()
@@ -144,7 +148,7 @@ class Router:
                     )
                 if not await self._wait_before_retry(err, retry):
                     break
-        raise self._all_failed(attempts)
+        raise all_failed(attempts)
 
     async def stream(
         self,
@@ -158,7 +162,7 @@ class Router:
         attempts: list[Attempt] = []
         for spec in self._chain(decision):
             b = self.breaker(spec.id)
-            for retry in range(self.settings.max_retries + 1):
+            for retry in range(self.retry.max_retries + 1):
                 if not self._admit(b, spec, retry, attempts):
                     break
                 t0 = self._clock()
@@ -227,7 +231,7 @@ class Router:
                     return
                 if not await self._wait_before_retry(err, retry):
                     break
-        raise self._all_failed(attempts)
+        raise all_failed(attempts)
 
     # ------------------------------------------------------------------ helpers
 
@@ -286,20 +290,8 @@ class Router:
         return err
 
     def backoff_s(self, err: ProviderError, retry: int) -> float | None:
-        """Seconds to wait before retrying the same model, or None to move on.
-
-        Full jitter: uniform in [0, min(max, base * 2**retry)]. A Retry-After is honoured
-        as given; one longer than `backoff_max_s` means this model is out for a while, and
-        the next model is tried instead of waiting.
-        """
-        if not err.retryable or retry >= self.settings.max_retries:
-            return None
-        if isinstance(err, RateLimited) and err.retry_after_s is not None:
-            if err.retry_after_s > self.settings.backoff_max_s:
-                return None
-            return err.retry_after_s
-        cap = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2**retry)
-        return self._rng.uniform(0, cap)
+        """Seconds to wait before retrying the same model, or None to move on."""
+        return self.retry.delay_s(err, retry)
 
     async def _wait_before_retry(self, err: ProviderError, retry: int) -> bool:
         wait = self.backoff_s(err, retry)
@@ -349,14 +341,4 @@ class Router:
             simulated=simulated,
             attempts=list(attempts),
             routing=decision,
-        )
-
-    def _all_failed(self, attempts: list[Attempt]) -> AllModelsFailed:
-        tried: dict[str, list[str]] = {}
-        for a in attempts:
-            tried.setdefault(a.model, []).append(a.error_type or "error")
-        summary = "; ".join(f"{m}: {', '.join(kinds)}" for m, kinds in tried.items())
-        return AllModelsFailed(
-            f"every model in the fallback chain failed ({summary})",
-            attempts=[a.model_dump() for a in attempts],
         )
