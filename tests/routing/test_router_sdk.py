@@ -56,22 +56,35 @@ async def test_answer_through_each_sdk_is_priced_from_reported_usage(make_router
     assert server.calls() == {EDGE[1]: 1, PRIMARY[1]: 1, FLAGSHIP[1]: 1}
 
 
-async def test_429_then_retry_succeeds_through_the_groq_sdk(make_router, sdk_pool, server, sleep):
-    """A 429 with Retry-After from Groq's endpoint is waited out and retried on Groq."""
-    server.script(PRIMARY[1], [{"status": 429, "retry_after": 0.2}])
-    c = await make_router(sdk_pool).complete(ask(MEDIUM))
-    assert c.model == PRIMARY[0]
+# One case per provider kind in the catalog: Cloudflare (openai SDK on Workers AI's
+# path), Groq (groq SDK), OpenAI (openai SDK).
+EVERY_PROVIDER = pytest.mark.parametrize(
+    ("prompt", "first", "second"),
+    [(SIMPLE, EDGE, EDGE_NEXT), (MEDIUM, PRIMARY, PRIMARY_NEXT), (HARD, FLAGSHIP, FLAGSHIP_NEXT)],
+    ids=["cloudflare", "groq", "openai"],
+)
+
+
+@EVERY_PROVIDER
+async def test_429_then_retry_succeeds(make_router, sdk_pool, server, sleep, prompt, first, second):
+    """A 429 with Retry-After is waited out and the same model answers the retry."""
+    server.script(first[1], [{"status": 429, "retry_after": 0.2}])
+    c = await make_router(sdk_pool).complete(ask(prompt))
+    assert c.model == first[0]
     assert sleep.waits == [0.2]
     assert [a.error_type for a in c.attempts] == ["rate_limited", None]
-    assert server.calls() == {PRIMARY[1]: 2}
+    assert server.calls() == {first[1]: 2}
 
 
-async def test_500s_then_fallback_to_the_next_model(make_router, sdk_pool, server, settings):
+@EVERY_PROVIDER
+async def test_500s_then_fallback_to_the_next_model(
+    make_router, sdk_pool, server, settings, prompt, first, second
+):
     """A model that keeps answering 500 is retried, then the next one in the chain answers."""
-    server.script(PRIMARY[1], [{"status": 500}] * (settings.max_retries + 1))
-    c = await make_router(sdk_pool).complete(ask(MEDIUM))
-    assert c.model == PRIMARY_NEXT[0]
-    assert server.calls() == {PRIMARY[1]: settings.max_retries + 1, PRIMARY_NEXT[1]: 1}
+    server.script(first[1], [{"status": 500}] * (settings.max_retries + 1))
+    c = await make_router(sdk_pool).complete(ask(prompt))
+    assert c.model == second[0]
+    assert server.calls() == {first[1]: settings.max_retries + 1, second[1]: 1}
     assert {a.error_type for a in c.attempts if not a.ok} == {"provider_unavailable"}
 
 
@@ -84,17 +97,20 @@ async def test_hang_then_timeout_then_fallback(make_router, sdk_pool, server, se
     assert (c.attempts[0].model, c.attempts[0].error_type) == (FLAGSHIP[0], "timeout")
 
 
-async def test_stream_cut_midway_ends_in_an_explicit_error(make_router, sdk_pool, server):
+@EVERY_PROVIDER
+async def test_stream_cut_midway_ends_in_an_explicit_error(
+    make_router, sdk_pool, server, prompt, first, second
+):
     """A stream dropped after two chunks raises StreamInterrupted after those chunks."""
-    server.script(FLAGSHIP[1], [{"cut_after": 2, "text": "alpha beta gamma delta epsilon"}])
+    server.script(first[1], [{"cut_after": 2, "text": "alpha beta gamma delta epsilon"}])
     received = []
     with pytest.raises(StreamInterrupted) as info:
-        async for item in make_router(sdk_pool).stream(ask(HARD)):
+        async for item in make_router(sdk_pool).stream(ask(prompt)):
             assert not isinstance(item, Completion)
             received.append(item.delta)
     assert len(received) == 2
-    assert info.value.model == FLAGSHIP[0]
-    assert server.calls() == {FLAGSHIP[1]: 1}
+    assert info.value.model == first[0]
+    assert server.calls() == {first[1]: 1}
 
 
 async def test_stream_error_before_content_falls_back(make_router, sdk_pool, server):
