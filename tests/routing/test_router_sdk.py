@@ -168,3 +168,13 @@ async def test_simulated_pool_answers_are_labelled_simulated(make_router, catalo
         assert all(chunk.simulated for chunk in streamed[:-1])
     finally:
         await pool.aclose()
+
+
+async def test_malformed_replies_are_a_provider_failure_not_a_crash(
+    make_router, sdk_pool, server, settings
+):
+    """Invalid JSON from a provider is retried like a 5xx, then the next model answers."""
+    server.script(PRIMARY[1], [{"malformed": True}] * (settings.max_retries + 1))
+    c = await make_router(sdk_pool).complete(ask(MEDIUM))
+    assert c.model == PRIMARY_NEXT[0]
+    assert len([a for a in c.attempts if not a.ok]) == settings.max_retries + 1
