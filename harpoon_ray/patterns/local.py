@@ -64,11 +64,13 @@ class LocalRuntime:
     async def emit(
         self, type: EventType, agent_id: str | None = None, payload: dict[str, Any] | None = None
     ) -> None:
-        # seq is taken and the event appended before any await: gap-free under concurrency
-        event = Event(
+        # seq is taken and the event appended before any await: gap-free under concurrency.
+        # Built without re-validation: every field comes from this runtime, and a fan-out
+        # of 10,000 sub-agents logs 60,000 events.
+        event = Event.model_construct(
             seq=len(self.events) + 1,
             ts=time.time(),
-            type=type,
+            type=EventType(type),
             covenant_id=self.covenant.id,
             tenant_id=self.covenant.tenant_id,
             agent_id=agent_id,
@@ -98,7 +100,11 @@ class LocalRuntime:
         return completion
 
     async def run_subagents(self, specs: list[SubAgentSpec]) -> list[SubAgentResult]:
-        return list(await asyncio.gather(*(self._bounded(s) for s in specs)))
+        # a TaskGroup, not gather: if one sub-agent hits a bug (not a HarpoonError, which
+        # becomes agent.failed), its siblings are cancelled instead of left running
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._bounded(s)) for s in specs]
+        return [t.result() for t in tasks]
 
     async def _bounded(self, spec: SubAgentSpec) -> SubAgentResult:
         if self._limit is None:

@@ -7,7 +7,7 @@ import asyncio
 from harpoon_ray.errors import ProviderUnavailable
 from harpoon_ray.patterns import LocalRuntime, run_pattern
 from harpoon_ray.patterns.runtime import SubAgentSpec
-from harpoon_ray.schemas import AgentStatus, EventType, Message, ModelRequest
+from harpoon_ray.schemas import AgentStatus, Event, EventType, Message, ModelRequest
 
 from .helpers import assert_well_formed, of_type
 
@@ -128,3 +128,13 @@ async def test_completed_sub_agents_are_reused_not_rerun(router, covenant_for):
     again = await run_pattern(rt)
     assert rt.model_calls == calls
     assert again == first
+
+
+async def test_logged_events_are_valid_boundary_events(router, covenant_for):
+    """Every event survives a JSON round trip through the shared Event schema."""
+    cov = covenant_for(router, "Compare oak and pine for a bookshelf")
+    rt = LocalRuntime(cov, router)
+    await rt.run()
+    for e in rt.events:
+        assert Event.model_validate_json(e.model_dump_json()) == e
+        assert (e.covenant_id, e.tenant_id) == (cov.id, "t1")
