@@ -191,7 +191,9 @@ class Router:
                             "the stream ended without its final chunk", model=spec.id
                         ) from None
                     finally:
-                        await source.aclose()
+                        close = getattr(source, "aclose", None)
+                        if close is not None:  # a plain async iterator has nothing to close
+                            await close()
                 except (ProviderError, TimeoutError) as exc:
                     err = self._failed(b, spec, exc, t0, retry, attempts)
                     if first_at is not None:
