@@ -122,7 +122,7 @@ async def _chat(args: argparse.Namespace, out: Output) -> int:
             else:
                 final = item
     finally:
-        await router.aclose()
+        await router.pool.aclose()
     assert final is not None, "the router's stream ends with a Completion"
     if out.json_mode:
         out.json(final)
