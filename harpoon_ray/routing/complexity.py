@@ -177,11 +177,17 @@ def analyse(text: str) -> ComplexityAnalysis:
     )
 
 
+def _label(key: str, value: float) -> str:
+    if key == "length" and value < 0.5:
+        return "some length"
+    return _LABELS[key]
+
+
 def _reason(score: float, tier: Tier, signals: dict[str, float]) -> str:
     contributions = sorted(
         ((WEIGHTS[k] * signals[k], k) for k in WEIGHTS if signals[k] > 0), reverse=True
     )
-    top = [_LABELS[k] for c, k in contributions[:3] if c >= 0.02]
+    top = [_label(k, signals[k]) for c, k in contributions[:3] if c >= 0.02]
     because = ", ".join(top) if top else "short, plain request"
     if signals["simple"]:
         because += "; reads as a simple ask"
