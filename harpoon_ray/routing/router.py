@@ -41,6 +41,7 @@ from ..settings import Settings, get_settings
 from . import complexity, selector
 from .breaker import CircuitBreaker
 from .cost import estimate_input_tokens, estimate_output_tokens, price
+from .inputs import checked
 from .retry import RetryPolicy, all_failed
 
 
@@ -88,6 +89,7 @@ class Router:
         model: str | None = None,
     ) -> RoutingDecision:
         """The model for `request` and its fallbacks; judged on the last user message."""
+        request, constraints = checked(request, constraints, model)
         analysis = self.analyse(request.last_user_text)
         return selector.select(analysis, self.catalog, constraints, request, model)
 
@@ -113,6 +115,7 @@ class Router:
         model: str | None = None,
     ) -> Completion:
         """Answer `request` with the first model of the chain that succeeds."""
+        request, constraints = checked(request, constraints, model)
         decision = self.decide(request, constraints, model)
         started = self._clock()
         attempts: list[Attempt] = []
@@ -157,6 +160,7 @@ class Router:
         model: str | None = None,
     ) -> AsyncIterator[StreamChunk | Completion]:
         """Yield text deltas as `StreamChunk`s, then one `Completion` with the totals."""
+        request, constraints = checked(request, constraints, model)
         decision = self.decide(request, constraints, model)
         started = self._clock()
         attempts: list[Attempt] = []

@@ -11,6 +11,7 @@ from harpoon_ray.errors import (
     BadRequest,
     ProviderUnavailable,
     RateLimited,
+    ValidationFailed,
 )
 from harpoon_ray.testing.scripted import Fail, Hang, Reply, ScriptedPool
 
@@ -147,3 +148,39 @@ async def test_pinned_model_failing_does_not_silently_switch(make_router):
     with pytest.raises(AllModelsFailed) as info:
         await make_router(pool).complete(ask(SIMPLE), model=EDGE_SECOND)
     assert [a["model"] for a in info.value.attempts] == [EDGE_SECOND]
+
+
+async def test_dict_request_and_constraints_are_accepted(make_router):
+    """The dict forms that arrive over a Ray call work like the models."""
+    c = await make_router(ScriptedPool()).complete(
+        {"messages": [{"role": "user", "content": SIMPLE}]}, {"min_quality": 0.6}
+    )
+    assert c.tier.value == "primary"
+
+
+@pytest.mark.parametrize(
+    ("request_", "constraints", "model", "param"),
+    [
+        ({"messages": []}, None, None, "request.messages"),
+        ("just a string", None, None, "request"),
+        (
+            {"messages": [{"role": "user", "content": "x"}]},
+            {"max_cost_usd": -1},
+            None,
+            "constraints.max_cost_usd",
+        ),
+        ({"messages": [{"role": "user", "content": "x"}]}, None, 42, "model"),
+    ],
+)
+async def test_bad_input_is_a_typed_error_naming_the_field(
+    make_router, request_, constraints, model, param
+):
+    """Malformed calls get ValidationFailed with the offending field, before any model call."""
+    pool = ScriptedPool()
+    router = make_router(pool)
+    with pytest.raises(ValidationFailed) as info:
+        await router.complete(request_, constraints, model)
+    assert info.value.param == param
+    with pytest.raises(ValidationFailed):
+        await anext(router.stream(request_, constraints, model))
+    assert pool.calls() == []
