@@ -194,7 +194,7 @@ class OpenAIStyleProvider:
         usage: Any = None
         try:
             async for chunk in sdk_stream:
-                usage = _usage_of(chunk) or usage
+                usage = usage_of(chunk) or usage
                 for choice in chunk.choices:
                     finish = choice.finish_reason or finish
                     delta = choice.delta.content if choice.delta else None
@@ -230,7 +230,7 @@ class OpenAIStyleProvider:
         await self.client.close()
 
 
-def _usage_of(chunk: Any) -> Any:
+def usage_of(chunk: Any) -> Any:
     """Usage from a chunk: OpenAI's `usage`, or Groq's `x_groq.usage`."""
     if getattr(chunk, "usage", None):
         return chunk.usage

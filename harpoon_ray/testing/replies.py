@@ -75,8 +75,11 @@ class Reply:
             "usage": self.usage(),
         }
 
-    def chunk(self, delta: dict[str, Any], finish: str | None, with_usage: bool) -> str:
-        """One `chat.completion.chunk`, as an SSE `data:` event."""
+    def chunk(
+        self, delta: dict[str, Any], finish: str | None, with_usage: bool, groq: bool = False
+    ) -> str:
+        """One `chat.completion.chunk`, as an SSE `data:` event. Groq's last chunk also
+        carries the usage in `x_groq`, whatever the request asked."""
         data: dict[str, Any] = {
             "id": self.id,
             "object": "chat.completion.chunk",
@@ -87,6 +90,8 @@ class Reply:
         }
         if with_usage:
             data["usage"] = None
+        if groq and finish:
+            data["x_groq"] = {"id": "req_" + self.id[-12:], "usage": self.usage()}
         return sse(data)
 
     def usage_chunk(self) -> str:

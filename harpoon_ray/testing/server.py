@@ -123,8 +123,8 @@ async def _hang(request: Request) -> Response:
 class _SSEStream:
     """A streamed reply as a bare ASGI response, so a scripted cut can drop the socket."""
 
-    def __init__(self, reply: Reply, step: Step, include_usage: bool) -> None:
-        self.reply, self.step, self.include_usage = reply, step, include_usage
+    def __init__(self, reply: Reply, step: Step, include_usage: bool, groq: bool) -> None:
+        self.reply, self.step, self.include_usage, self.groq = reply, step, include_usage, groq
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
@@ -145,7 +145,7 @@ class _SSEStream:
             await emit(reply.chunk({"content": group}, None, usage))
         if self.step.cut_after is not None:
             raise ScriptedCut("cut before the final chunk")
-        await emit(reply.chunk({}, reply.finish_reason, usage))
+        await emit(reply.chunk({}, reply.finish_reason, usage, groq=self.groq))
         if usage:
             await emit(reply.usage_chunk())
         await emit(sse("[DONE]"))
@@ -178,7 +178,8 @@ def create_app(book: ScriptBook | None = None) -> Starlette:
             return _error(step.status, f"scripted {step.status} for {model}", **headers)
         reply = Reply(model, messages, max_tokens, step.text)
         if stream:
-            return _SSEStream(reply, step, include_usage)
+            groq = request.url.path.startswith("/openai/v1/")
+            return _SSEStream(reply, step, include_usage, groq)
         if step.malformed:
             return Response('{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
         return JSONResponse(reply.body())

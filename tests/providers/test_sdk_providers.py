@@ -17,6 +17,7 @@ from harpoon_ray.errors import (
     StreamInterrupted,
 )
 from harpoon_ray.providers import ProviderPool, tokens
+from harpoon_ray.providers.openai_sdk import retry_after_s, usage_of
 
 from .conftest import READ_TIMEOUT_S
 from .helpers import local_catalog, local_spec, request
@@ -186,3 +187,31 @@ async def test_client_is_reused_across_calls(case, server):
     replies = await asyncio.gather(*(provider.complete(request(f"q{i}"), spec) for i in range(20)))
     assert len(replies) == 20 and provider.client is client
     assert server.calls() == {spec.provider_model: 20}
+
+
+async def test_groq_usage_is_read_from_x_groq(server):
+    """Groq's own stream reports usage in `x_groq` of its last chunk; that is read too."""
+    import groq
+
+    client = groq.AsyncGroq(base_url=server.base_url, api_key="test-key", max_retries=0)
+    stream = await client.chat.completions.create(
+        model="llama-test", messages=[{"role": "user", "content": "hello"}], stream=True
+    )
+    chunks = [c async for c in stream]
+    await client.close()
+    usage = usage_of(chunks[-1])
+    assert usage is not None and usage.completion_tokens > 0
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_reads_seconds_or_milliseconds(headers, expected):
+    """Retry-After is read in seconds, retry-after-ms preferred; HTTP dates are skipped."""
+    assert retry_after_s(headers) == expected
