@@ -14,6 +14,7 @@ section of benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -28,12 +29,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harpoon_ray.catalog import load_catalog  # noqa: E402
-from harpoon_ray.routing import analyse, lexicon, select  # noqa: E402
+from harpoon_ray.routing import Router, analyse, lexicon, select  # noqa: E402
 from harpoon_ray.schemas import Constraints, Message, ModelRequest  # noqa: E402
+from harpoon_ray.settings import Settings  # noqa: E402
+from harpoon_ray.testing.scripted import ScriptedPool  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "router.json"
 README = ROOT / "benchmarks" / "README.md"
 START, END = "<!-- bench_router:start -->", "<!-- bench_router:end -->"
+HEADING = "## Router (`bench_router.py`)"
 
 
 def load_prompts() -> dict[str, list[str]]:
@@ -87,6 +91,30 @@ def decisions_per_s(prompts: list[str], seconds: float, constraints: Constraints
     return {"decisions": done, "seconds": round(elapsed, 2), "per_s": round(done / elapsed)}
 
 
+def completes_per_s(prompts: list[str], seconds: float, concurrency: int) -> dict:
+    """Router.complete over instant scripted providers: the router's own cost per call
+    (decision, breaker, attempt record, pricing) with no provider time in it."""
+    catalog = load_catalog()
+    router = Router(catalog, ScriptedPool(), Settings())
+    requests = [ModelRequest(messages=[Message(role="user", content=p)]) for p in prompts]
+
+    async def worker(deadline: float) -> int:
+        done = 0
+        while time.perf_counter() < deadline:
+            await router.complete(requests[done % len(requests)])
+            done += 1
+        return done
+
+    async def run() -> int:
+        deadline = time.perf_counter() + seconds
+        return sum(await asyncio.gather(*(worker(deadline) for _ in range(concurrency))))
+
+    start = time.perf_counter()
+    done = asyncio.run(run())
+    elapsed = time.perf_counter() - start
+    return {"calls": done, "seconds": round(elapsed, 2), "per_s": round(done / elapsed)}
+
+
 def write_readme(result: dict) -> None:
     a, d = result["analysis"], result["decisions"]
     rows = [
@@ -97,7 +125,7 @@ def write_readme(result: dict) -> None:
     section = "\n".join(
         [
             START,
-            "## Router (`bench_router.py`)",
+            HEADING,
             "",
             f"Complexity analysis and routing decisions, one process, no network, "
             f"{result['cpus']} cores, Python {result['python']}, {result['date']}. "
@@ -105,7 +133,8 @@ def write_readme(result: dict) -> None:
             "Warm = a running router (word cache filled); cold = cache cleared before each "
             "call; long documents are scanned up to the analyser's window (3,000 chars). "
             "Wall p99 on a shared machine includes other processes' turns on the CPU; the "
-            "CPU columns (this thread's CPU time) do not.",
+            "CPU columns (this thread's CPU time) do not. Per-second rows are wall clock: "
+            f"the 1-minute load average was {result['load_avg_1m']} during this run.",
             "",
             "| analysis | wall p50 µs | wall p99 µs | CPU p50 µs | CPU p99 µs | samples |",
             "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -114,21 +143,38 @@ def write_readme(result: dict) -> None:
             "| decisions (analyse + select, chat prompts) | per second |",
             "| --- | ---: |",
             *(f"| {name} | {v['per_s']:,} |" for name, v in d.items()),
+            "",
+            "| `Router.complete` over instant scripted providers | calls per second |",
+            "| --- | ---: |",
+            *(f"| {name} | {v['per_s']:,} |" for name, v in result["complete"].items()),
             END,
         ]
     )
-    text = README.read_text() if README.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    README.write_text(text)
+    README.write_text(replace_section(README.read_text() if README.exists() else "", section))
+
+
+def replace_section(text: str, section: str) -> str:
+    """Put `section` in place of this script's previous one (every copy of it, marker or
+    not, in case an edit lost one) at the end, leaving everyone else's sections as they are."""
+    while HEADING in text:
+        start = text.index(HEADING)
+        marker = text.rfind(START, 0, start)
+        if marker != -1 and not text[marker + len(START) : start].strip():
+            start = marker
+        after = text.index(HEADING, start) + len(HEADING)
+        end_marker = text.find(END, after)
+        next_heading = text.find("\n## ", after)
+        if end_marker != -1 and (next_heading == -1 or end_marker < next_heading):
+            end = end_marker + len(END)
+        else:
+            end = len(text) if next_heading == -1 else next_heading
+        text = text[:start].rstrip("\n") + "\n\n" + text[end:].lstrip("\n")
+    return (text.rstrip("\n") or "# Benchmarks") + "\n\n" + section + "\n"
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds, ~5 s in all")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, ~7 s in all")
     args = parser.parse_args(argv)
     rounds, seconds = (20, 1.0) if args.quick else (200, 3.0)
     prompts = load_prompts()
@@ -147,13 +193,16 @@ def main(argv: list[str] | None = None) -> dict:
             Constraints(max_cost_usd=0.002, max_latency_s=10, min_quality=0.4),
         ),
     }
+    complete = {f"concurrency {n}": completes_per_s(prompts["chat"], seconds, n) for n in (1, 64)}
     result = {
         "date": date.today().isoformat(),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
         "quick": args.quick,
         "analysis": analysis,
         "decisions": decisions,
+        "complete": complete,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
