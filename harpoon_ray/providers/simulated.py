@@ -42,7 +42,7 @@ class Simulation(BaseModel):
     seed: int = 0
     error_rate: float = Field(default=0.0, ge=0, le=1)
     spike_rate: float = Field(default=0.0, ge=0, le=1)
-    spike_s: float = Field(default=2.0, ge=0, description="Extra wait of a spike, unscaled.")
+    spike_s: float = Field(default=2.0, ge=0, description="Extra wait of a spike (times speed).")
     cut_rate: float = Field(default=0.0, ge=0, le=1)
 
     @classmethod

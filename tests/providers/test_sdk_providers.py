@@ -215,3 +215,19 @@ async def test_groq_usage_is_read_from_x_groq(server):
 def test_retry_after_reads_seconds_or_milliseconds(headers, expected):
     """Retry-After is read in seconds, retry-after-ms preferred; HTTP dates are skipped."""
     assert retry_after_s(headers) == expected
+
+
+async def test_stream_that_hangs_times_out(case, server):
+    """A stream whose server never answers ends in ProviderTimeout, not a silent wait."""
+    provider, spec = case
+    server.script(spec.provider_model, [{"hang": True}])
+    with pytest.raises(ProviderTimeout):
+        await collect(provider, spec)
+
+
+async def test_scripted_latency_delays_the_answer(case, server):
+    """A latency step delays the answer by at least that long, then answers normally."""
+    provider, spec = case
+    server.script(spec.provider_model, [{"latency_s": 0.2}])
+    reply = await provider.complete(request(), spec)
+    assert reply.latency_s >= 0.2 and reply.text
