@@ -11,7 +11,8 @@ import pytest
 from harpoon_ray.agents.client import HarpoonClient
 from harpoon_ray.agents.eventlog import EventLog
 from harpoon_ray.agents.store import Store
-from harpoon_ray.settings import Settings
+
+from .helpers import agent_settings, kill_shards
 
 
 @pytest.fixture
@@ -31,20 +32,6 @@ async def eventlog(store: Store) -> AsyncIterator[EventLog]:
     await log.close()
 
 
-def agent_settings(data_dir: Path, namespace: str, **kw) -> Settings:
-    """Settings for one isolated deployment of shards: its own namespace and files."""
-    base = {
-        "data_dir": data_dir,
-        "namespace": namespace,
-        "mediator_shards": 2,
-        "orchestrator_shards": 2,
-        "simulated_speed": 0.01,
-        "max_retries": 1,
-        "backoff_base_s": 0.01,
-    }
-    return Settings(**{**base, **kw})
-
-
 @pytest.fixture(scope="session")
 async def client(ray_instance: Path, tmp_path_factory) -> AsyncIterator[HarpoonClient]:
     """A client over shards on the session's Ray, with the simulated provider."""
@@ -55,9 +42,21 @@ async def client(ray_instance: Path, tmp_path_factory) -> AsyncIterator[HarpoonC
     kill_shards(c)
 
 
-def kill_shards(c: HarpoonClient) -> None:
-    """Stop a test deployment's detached shards for good (they outlive their driver)."""
-    import ray
+@pytest.fixture(scope="session")
+async def sdk_client(
+    ray_instance: Path, test_server, tmp_path_factory
+) -> AsyncIterator[HarpoonClient]:
+    """A client whose shards reach every provider through the test server (real SDKs)."""
+    settings = agent_settings(tmp_path_factory.mktemp("agents-sdk"), "harpoon-test-sdk")
+    c = HarpoonClient(settings, provider_base_url=test_server.base_url)
+    await c.ready()
+    yield c
+    kill_shards(c)
 
-    for handle in c.shards.all():
-        ray.kill(handle, no_restart=True)
+
+@pytest.fixture
+def server(test_server):
+    """The session's test server with no scripts and zeroed call counts, before and after."""
+    test_server.reset()
+    yield test_server
+    test_server.reset()
