@@ -78,7 +78,8 @@ _LIST_ITEM = re.compile(r"^[ \t]*(?:\d{1,2}[.)]|[-*\u2022]|\(?[a-h]\))[ \t]+", r
 _CALL = re.compile(r"\((?<=\w\()")  # name( : a call or definition
 _STATEMENT_END = re.compile(r";[ \t]*$", re.MULTILINE)
 _CODE_TOKENS = ("==", "!=", "=>", "->", "::", "{", "}")
-_ARITHMETIC = re.compile(r"[-+*/^=<>](?:(?<=\d.)|(?<=\d .)) ?\d")  # 3 * 4, 2^10, x<5
+_OPERATORS = "+*/^=<>"  # not "-": in prose it is mostly a hyphen or a range
+_ARITHMETIC = re.compile(r"[+*/^=<>](?:(?<=\d.)|(?<=\d .)) ?\d")  # 3 * 4, 2^10, x<5
 _RELATION = re.compile(r"[=<>](?:(?<=[a-z].)|(?<=[a-z] .)) ?[a-z\d(]")  # x = 2, n > k
 _MATHS_SYMBOLS = re.compile("[\u2264\u2265\u2248\u2211\u222b\u221a\u03c0]")
 
@@ -93,11 +94,10 @@ def _code_syntax(text: str) -> int:
 
 
 def _maths_syntax(lowered: str) -> int:
-    return (
-        len(_ARITHMETIC.findall(lowered))
-        + len(_RELATION.findall(lowered))
-        + len(_MATHS_SYMBOLS.findall(lowered))
-    )
+    symbols = len(_MATHS_SYMBOLS.findall(lowered))
+    if not any(op in lowered for op in _OPERATORS):  # most prose: skip the scans
+        return symbols
+    return symbols + len(_ARITHMETIC.findall(lowered)) + len(_RELATION.findall(lowered))
 
 
 def _saturate(count: float, half: float) -> float:
@@ -116,10 +116,12 @@ def _signals(text: str) -> dict[str, float]:
         hit = classify(w)
         if hit is not None:
             counts[hit] += 1
+    starts = lexicon.PHRASE_STARTS
     for a, b in pairwise(words):
-        hit = lexicon.PHRASES.get(f"{a} {b}")
-        if hit is not None:
-            counts[hit] += 1
+        if a in starts:
+            hit = lexicon.PHRASES.get(f"{a} {b}")
+            if hit is not None:
+                counts[hit] += 1
     counts["code"] += _code_syntax(scan)
     counts["maths"] += _maths_syntax(lowered)
 
@@ -150,7 +152,8 @@ def _is_simple(words: list[str]) -> bool:
         return True
     if words[0] in lexicon.SIMPLE_OPENERS:
         return True
-    return any(f"{a} {b}" in lexicon.SIMPLE_PHRASES for a, b in pairwise(words))
+    starts = lexicon.SIMPLE_STARTS
+    return any(a in starts and f"{a} {b}" in lexicon.SIMPLE_PHRASES for a, b in pairwise(words))
 
 
 def tier_for(score: float) -> Tier:

@@ -141,6 +141,10 @@ MAX_STEM = max(len(s) for group in _STEMS.values() for s in group.split())
 STEMS: dict[str, str] = {s: signal for signal, group in _STEMS.items() for s in group.split()}
 WORDS: dict[str, str] = _WORDS
 PHRASES: dict[str, str] = _PHRASES
+# First words of the phrases: most words start none, and a set test is cheaper than
+# building the pair to look it up.
+PHRASE_STARTS: frozenset[str] = frozenset(p.split()[0] for p in PHRASES)
+SIMPLE_STARTS: frozenset[str] = frozenset(p.split()[0] for p in SIMPLE_PHRASES)
 
 
 @lru_cache(maxsize=65_536)
