@@ -63,7 +63,9 @@ class GatewayContext:
                 if self._client is None:
                     from ..agents.client import HarpoonClient
 
-                    self._client = HarpoonClient(settings=self.settings)
+                    self._client = HarpoonClient(
+                        settings=self.settings, provider_base_url=self.args.test_server_url
+                    )
         return self._client
 
     async def aclose(self) -> None:

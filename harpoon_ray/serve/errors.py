@@ -74,13 +74,21 @@ def validation_error(exc: RequestValidationError) -> tuple[int, dict[str, Any]]:
     if first.get("type") == "json_invalid":
         detail = (first.get("ctx") or {}).get("error", "")
         return 400, error_body(
-            "invalid_request_error", f"request body is not valid JSON: {detail}".strip(), "body"
+            "invalid_request_error",
+            f"request body is not valid JSON: {detail}".strip(),
+            "body",
+            400,
         )
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    loc = [str(p) for p in first.get("loc", ())]
+    if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+        loc = loc[1:]
+    tag = (first.get("ctx") or {}).get("discriminator")
+    if first.get("type", "").startswith("union_tag") and tag:
+        loc.append(str(tag).strip("'\""))
     param = ".".join(loc) or None
     where = f"{param}: " if param else ""
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return 422, error_body("invalid_request_error", f"{where}{first['msg']}{more}", param)
+    return 422, error_body("invalid_request_error", f"{where}{first['msg']}{more}", param, 422)
 
 
 def install_error_handlers(app: FastAPI) -> None:

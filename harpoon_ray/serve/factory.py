@@ -16,8 +16,10 @@ from .auth import TenantResolver
 from .context import GatewayContext
 from .errors import CatchAll, install_error_handlers
 from .limits import BodyLimit
+from .routes_agents import agents_routes
 from .routes_api import api_routes
 from .routes_v1 import v1_routes
+from .routes_ws import ws_routes
 from .static import mount_ui
 
 DESCRIPTION = """Harpoon: a multi-provider LLM gateway and multi-agent orchestrator on Ray.
@@ -42,6 +44,8 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     install_error_handlers(app)
     app.include_router(api_routes(ctx, tenant))
     app.include_router(v1_routes(ctx, tenant))
+    app.include_router(agents_routes(ctx, tenant))
+    app.include_router(ws_routes(ctx, tenant))
     mount_ui(app, ctx.args.ui_dir)
     # Outermost first on the way in: catch-all, then the body limit.
     app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes)

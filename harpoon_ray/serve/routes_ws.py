@@ -1,0 +1,247 @@
+"""The two WebSockets: one covenant's events, and a user's mediator session.
+
+Server frames are JSON: log events exactly as stored (`seq`, `type`, `payload` ...), and
+control frames without a `seq`: `heartbeat`, `pong`, `submitted`, `end` (a covenant's log
+is complete), `error` (`{"type": "error", "error": {"type", "message", "param"}}`).
+A bad client frame gets an `error` frame and the connection stays open. A client too
+slow to keep up gets an `error` of type `slow_consumer` naming the seq to resume from,
+then is closed (1013); it reconnects with `?after=SEQ` and misses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from ..errors import HarpoonError, NotFound
+from ..schemas import Constraints, Pattern, QueryRequest
+from .auth import TenantResolver
+from .context import GatewayContext
+from .fanout import SlowConsumer, Subscription
+
+log = logging.getLogger("harpoon.serve.ws")
+
+CLOSE_NORMAL = 1000
+CLOSE_TRY_AGAIN = 1013
+CLOSE_NOT_FOUND = 4404
+MAX_FRAME_CHARS = 200_000
+
+
+class _Ping(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(pattern="^ping$")
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(pattern="^query$")
+    query: str = Field(min_length=1, max_length=100_000)
+    pattern: Pattern | None = None
+    constraints: Constraints = Constraints()
+    agents: int | None = Field(default=None, ge=1, le=100_000)
+
+
+class _Follow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(pattern="^(follow|cancel)$")
+    covenant_id: str = Field(min_length=1, max_length=64)
+    after: int = Field(default=0, ge=0)
+
+
+_FRAME = TypeAdapter(_Ping | _Query | _Follow)
+
+
+class Connection:
+    """One socket: serialised sends, heartbeats, and the subscriptions it pumps."""
+
+    def __init__(self, ws: WebSocket, ctx: GatewayContext) -> None:
+        self.ws = ws
+        self.ctx = ctx
+        self._send_lock = asyncio.Lock()
+        self._pumps: dict[str, asyncio.Task[None]] = {}
+        self.closed = asyncio.Event()
+        self.last_sent = time.monotonic()
+
+    async def send_text(self, text: str) -> None:
+        async with self._send_lock:
+            await self.ws.send_text(text)
+        self.last_sent = time.monotonic()
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.send_text(json.dumps(frame))
+
+    async def error(self, type_: str, message: str, param: str | None = None) -> None:
+        body = {"type": type_, "message": message, "param": param}
+        await self.send({"type": "error", "error": body})
+
+    async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+        if not self.closed.is_set():
+            self.closed.set()
+            with contextlib.suppress(Exception):
+                await self.ws.close(code, reason[:120])
+
+    async def heartbeats(self) -> None:
+        period = self.ctx.settings.ws_heartbeat_s
+        while not self.closed.is_set():
+            await asyncio.sleep(max(0.05, period - (time.monotonic() - self.last_sent)))
+            if time.monotonic() - self.last_sent >= period:
+                await self.send({"type": "heartbeat", "ts": time.time()})
+
+    def follow(self, covenant_id: str, after: int, *, close_at_end: bool) -> None:
+        if covenant_id in self._pumps and not self._pumps[covenant_id].done():
+            return
+        sub = self.ctx.fanout.subscribe(covenant_id, after)
+        task = asyncio.create_task(self._pump(sub, close_at_end))
+        self._pumps[covenant_id] = task
+
+    async def _pump(self, sub: Subscription, close_at_end: bool) -> None:
+        try:
+            while True:
+                item = await sub.next()
+                if item is None:
+                    await self.send(
+                        {"type": "end", "covenant_id": sub.covenant_id, "last_seq": sub.after}
+                    )
+                    if close_at_end:
+                        await self.close(CLOSE_NORMAL, "covenant ended")
+                    return
+                await self.send_text(item[1])
+        except SlowConsumer as exc:
+            with contextlib.suppress(Exception):
+                await self.error("slow_consumer", str(exc), "after")
+            await self.close(CLOSE_TRY_AGAIN, f"slow consumer; resume with after={sub.after}")
+        except (WebSocketDisconnect, RuntimeError, ConnectionError):
+            await self.close()
+        finally:
+            self.ctx.fanout.unsubscribe(sub)
+
+    async def shutdown(self) -> None:
+        for task in self._pumps.values():
+            task.cancel()
+        for task in self._pumps.values():
+            with contextlib.suppress(BaseException):
+                await task
+
+
+async def _read_frames(conn: Connection, handle: Any) -> None:
+    """Read client frames until the socket closes; bad ones get an error frame."""
+    while not conn.closed.is_set():
+        try:
+            raw = await conn.ws.receive_text()
+        except (WebSocketDisconnect, RuntimeError):
+            await conn.close()
+            return
+        except KeyError:  # a binary frame: receive_text() finds no "text" key
+            await conn.error("invalid_frame", "send JSON text frames, not binary", "frame")
+            continue
+        if len(raw) > MAX_FRAME_CHARS:
+            await conn.error("invalid_frame", f"frame over {MAX_FRAME_CHARS} characters", "frame")
+            continue
+        try:
+            frame = _FRAME.validate_json(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"][1:]) or "type"
+            await conn.error("invalid_frame", f"{where}: {first['msg']}", where)
+            continue
+        try:
+            await handle(frame)
+        except HarpoonError as exc:
+            await conn.error(exc.error_type, exc.message, exc.param)
+
+
+async def _session(conn: Connection, handle: Any) -> None:
+    beats = asyncio.create_task(conn.heartbeats())
+    reader = asyncio.create_task(_read_frames(conn, handle))
+    try:
+        await conn.closed.wait()
+    finally:
+        beats.cancel()
+        reader.cancel()
+        await conn.shutdown()
+        for t in (beats, reader):
+            with contextlib.suppress(BaseException):
+                await t
+
+
+def ws_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
+    router = APIRouter(dependencies=[Depends(tenant)])
+
+    @router.websocket("/api/agents/orchestrator/{task_id}/ws")
+    async def orchestrator_ws(
+        ws: WebSocket,
+        task_id: str,
+        tenant_id: str = Depends(tenant),
+        after: int = Query(default=0, ge=0),
+    ) -> None:
+        await ws.accept()
+        conn = Connection(ws, ctx)
+        try:
+            await _check_covenant(ctx, task_id, tenant_id)
+        except HarpoonError as exc:
+            await conn.error(exc.error_type, exc.message, exc.param)
+            await conn.close(CLOSE_NOT_FOUND, "unknown covenant")
+            return
+
+        async def handle(frame: Any) -> None:
+            if isinstance(frame, _Ping):
+                await conn.send({"type": "pong", "ts": time.time()})
+            elif isinstance(frame, _Follow) and frame.type == "cancel":
+                await (await ctx.client()).cancel(task_id)
+            else:
+                await conn.error("invalid_frame", "this socket takes ping or cancel", "type")
+
+        conn.follow(task_id, after, close_at_end=True)
+        await _session(conn, handle)
+
+    @router.websocket("/api/agents/mediator/{user_id}/ws")
+    async def mediator_ws(
+        ws: WebSocket,
+        user_id: str,
+        tenant_id: str = Depends(tenant),
+        covenant_id: str | None = Query(default=None, max_length=64),
+        after: int = Query(default=0, ge=0),
+    ) -> None:
+        await ws.accept()
+        conn = Connection(ws, ctx)
+
+        async def handle(frame: Any) -> None:
+            client = await ctx.client()
+            if isinstance(frame, _Ping):
+                await conn.send({"type": "pong", "ts": time.time()})
+            elif isinstance(frame, _Query):
+                query = QueryRequest(**frame.model_dump(exclude={"type"}))
+                covenant = await client.submit(user_id, query, tenant_id)
+                await conn.send({"type": "submitted", "covenant": covenant.model_dump(mode="json")})
+                conn.follow(covenant.id, 0, close_at_end=False)
+            elif frame.type == "follow":
+                await _check_covenant(ctx, frame.covenant_id, tenant_id)
+                conn.follow(frame.covenant_id, frame.after, close_at_end=False)
+            else:
+                await _check_covenant(ctx, frame.covenant_id, tenant_id)
+                await client.cancel(frame.covenant_id)
+
+        if covenant_id is not None:
+            try:
+                await _check_covenant(ctx, covenant_id, tenant_id)
+                conn.follow(covenant_id, after, close_at_end=False)
+            except HarpoonError as exc:
+                await conn.error(exc.error_type, exc.message, exc.param)
+        await _session(conn, handle)
+
+    return router
+
+
+async def _check_covenant(ctx: GatewayContext, covenant_id: str, tenant_id: str = "local") -> None:
+    if not covenant_id.startswith("cov_"):
+        raise NotFound(f"unknown covenant {covenant_id!r}", param="covenant_id")
+    found = await (await ctx.client()).covenant(covenant_id)
+    if getattr(found, "tenant_id", "local") != tenant_id:
+        raise NotFound(f"unknown covenant {covenant_id!r}", param="covenant_id")
