@@ -231,3 +231,22 @@ async def test_scripted_latency_delays_the_answer(case, server):
     server.script(spec.provider_model, [{"latency_s": 0.2}])
     reply = await provider.complete(request(), spec)
     assert reply.latency_s >= 0.2 and reply.text
+
+
+async def test_cloudflare_through_an_ai_gateway_path(server, settings):
+    """Workers AI answers through the AI Gateway's URL shape as well as the direct one."""
+    from harpoon_ray.providers import cloudflare
+
+    config = ProviderConfig(
+        name="cloudflare",
+        kind="cloudflare",
+        api_key="cf-token",
+        base_url=f"{server.base_url}/v1/acct/my-gateway/workers-ai/v1",
+    )
+    provider = cloudflare.create(config, settings)
+    spec = local_spec("cloudflare", "@cf/meta/llama-3.2-1b-instruct")
+    try:
+        reply = await provider.complete(request("Say hi through the gateway"), spec)
+    finally:
+        await provider.aclose()
+    assert "gateway" in reply.text and server.calls() == {spec.provider_model: 1}
