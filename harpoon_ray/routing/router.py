@@ -161,7 +161,7 @@ class Router:
     ) -> AsyncIterator[StreamChunk | Completion]:
         """Yield text deltas as `StreamChunk`s, then one `Completion` with the totals."""
         request, constraints = checked(request, constraints, model)
-        decision = self.decide(request, constraints, model)
+        decision = self.decide(request, _needing_streaming(constraints), model)
         started = self._clock()
         attempts: list[Attempt] = []
         for spec in self._chain(decision):
@@ -348,3 +348,11 @@ class Router:
             attempts=list(attempts),
             routing=decision,
         )
+
+
+def _needing_streaming(constraints: Constraints | None) -> Constraints:
+    """A stream may only go to models whose catalog entry says they stream."""
+    c = constraints or Constraints()
+    if "streaming" in c.required_capabilities:
+        return c
+    return c.model_copy(update={"required_capabilities": [*c.required_capabilities, "streaming"]})

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from harpoon_ray.catalog import Catalog
 from harpoon_ray.errors import AllModelsFailed, ProviderUnavailable, StreamInterrupted
-from harpoon_ray.schemas import Completion, StreamChunk
+from harpoon_ray.routing import Router
+from harpoon_ray.schemas import Capabilities, Completion, StreamChunk
 from harpoon_ray.testing.scripted import Cut, Fail, Hang, Reply, ScriptedPool
 
 from .conftest import SIMPLE, ask
@@ -103,3 +105,16 @@ async def test_caller_closing_early_releases_the_provider_stream(make_router, cl
     assert first.delta == "a"
     await agen.aclose()
     assert router.breaker(FIRST).allow()  # the abandoned probe did not wedge the breaker
+
+
+async def test_stream_skips_models_the_catalog_says_cannot_stream(catalog, settings):
+    """A model marked streaming=false is never asked to stream, however cheap it is."""
+    mute = catalog.get(FIRST).model_copy(update={"capabilities": Capabilities(streaming=False)})
+    models = [mute if m.id == FIRST else m for m in catalog.models]
+    router = Router(
+        Catalog(models, catalog.providers, catalog.flagship.id), ScriptedPool(), settings
+    )
+    assert router.decide(ask(SIMPLE)).model == FIRST  # fine for a plain completion
+    _, final = await collect(router.stream(ask(SIMPLE)))
+    assert final.model != FIRST
+    assert FIRST not in final.routing.fallbacks
