@@ -154,8 +154,9 @@ def write_readme(result: dict) -> None:
 
 
 def replace_section(text: str, section: str) -> str:
-    """Put `section` in place of this script's previous one (every copy of it, marker or
-    not, in case an edit lost one) at the end, leaving everyone else's sections as they are."""
+    """Put `section` where this script's previous one was (dropping any extra copy, marker
+    or not, in case an edit lost one), or at the end; other sections stay as they are."""
+    at: int | None = None
     while HEADING in text:
         start = text.index(HEADING)
         marker = text.rfind(START, 0, start)
@@ -168,8 +169,13 @@ def replace_section(text: str, section: str) -> str:
             end = end_marker + len(END)
         else:
             end = len(text) if next_heading == -1 else next_heading
-        text = text[:start].rstrip("\n") + "\n\n" + text[end:].lstrip("\n")
-    return (text.rstrip("\n") or "# Benchmarks") + "\n\n" + section + "\n"
+        head, tail = text[:start].rstrip("\n"), text[end:].lstrip("\n")
+        text = head + "\n\n" + tail
+        at = len(head) if at is None else at
+    if at is None:
+        return (text.rstrip("\n") or "# Benchmarks") + "\n\n" + section + "\n"
+    head, tail = text[:at], text[at:].strip("\n")
+    return head + "\n\n" + section + "\n" + ("\n" + tail + "\n" if tail else "")
 
 
 def main(argv: list[str] | None = None) -> dict:
