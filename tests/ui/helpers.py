@@ -24,13 +24,24 @@ def post_json(url: str, body: dict[str, Any]) -> Any:
 
 
 def wait_terminal(page: Any, timeout_s: float = 60) -> dict[str, Any]:
-    """Wait until the page's current covenant ends; return its snapshot."""
-    page.wait_for_function(
-        "() => { const s = window.harpoon.snapshot();"
-        " return s && ['completed', 'failed', 'cancelled'].includes(s.status)"
-        " && window.harpoon.streams.get(s.id).state === 'closed'; }",
-        timeout=timeout_s * 1000,
-    )
+    """Wait until the page's current covenant ends and its stream closes; its snapshot."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            "() => { const s = window.harpoon.snapshot();"
+            " return s && ['completed', 'failed', 'cancelled'].includes(s.status)"
+            " && window.harpoon.streams.get(s.id).state === 'closed'; }",
+            timeout=timeout_s * 1000,
+        )
+    except PlaywrightTimeout:
+        state = page.evaluate(
+            "(() => { const s = window.harpoon.snapshot(); if (!s) return null;"
+            " const st = window.harpoon.streams.get(s.id);"
+            " return {status: s.status, lastSeq: s.lastSeq, agents: s.agents.length,"
+            " history: s.history, stream: st && st.state, connects: st && st.connects}; })()"
+        )
+        raise AssertionError(f"covenant did not end within {timeout_s}s: {state}") from None
     return page.evaluate("window.harpoon.snapshot()")
 
 

@@ -168,7 +168,10 @@ def test_a_websocket_closed_by_the_server_mid_run_ends_with_the_same_tree(
     with cutting_proxy(app_url, cut_after_frames=6) as proxy:
         dropped = new_page(proxy.base_url)
         send_query(dropped, "Design a rollout plan for a payments service", pattern="workers")
-        cid = dropped.wait_for_function("window.harpoon.state.currentId").json_value()
+        cid = dropped.wait_for_function(
+            "(window.harpoon.state.currentId || '').startsWith('cov_')"
+            " && window.harpoon.state.currentId"
+        ).json_value()
         steady = new_page(f"{app_url}/#covenant={cid}")
         a = wait_terminal(dropped)
         b = wait_terminal(steady)
@@ -180,6 +183,8 @@ def test_a_websocket_closed_by_the_server_mid_run_ends_with_the_same_tree(
     assert [e["seq"] for e in log] == list(range(1, len(log) + 1))
     assert a["lastSeq"] == b["lastSeq"] == len(log)
     assert a["applied"] == len(log) and a["gaps"] == 0
+    # Only the sender saw the draft (before the covenant existed); the rest is identical.
+    assert a.pop("history") == ["draft", *b.pop("history")]
     assert a == b
     assert list(dropped.problems) == list(steady.problems) == []
 

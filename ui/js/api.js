@@ -41,6 +41,7 @@ export function covenantIdOf(data) {
 export const api = {
   orchestrate: (pattern, query) => request('POST', `/api/orchestrate/${encodeURIComponent(pattern)}`, query),
   command: (userId, command) => request('POST', `/api/agents/mediator/${encodeURIComponent(userId)}/command`, command),
+  cancel: (id) => request('POST', `/api/covenants/${encodeURIComponent(id)}/cancel`),
   covenant: (id) => request('GET', `/api/covenants/${encodeURIComponent(id)}`),
   events: (id, after = 0) => request('GET', `/api/covenants/${encodeURIComponent(id)}/events?after=${after}`),
   models: () => request('GET', '/api/models'),

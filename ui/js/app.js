@@ -103,16 +103,27 @@ class HpApp extends HTMLElement {
 
   async send(text, pattern = this.state.pattern) {
     const reply = this.#reply(text);
+    // The card shows the covenant as a draft while the mediator drafts it.
+    const draftKey = `draft-${reply.id}`;
+    const draft = newCovenant(null);
+    Object.assign(draft, { intent: text, query: text, pattern, constraints: this.state.constraints, history: ['draft'] });
+    this.state.covenants.set(draftKey, draft);
+    this.state.currentId = draftKey;
     this.invalidate();
-    const body = { query: text, constraints: this.state.constraints };
+    const { userId, constraints } = this.state;
     try {
       const data = pattern
-        ? await api.orchestrate(pattern, body)
-        : await api.command(this.state.userId, { type: 'query', ...body });
+        ? await api.orchestrate(pattern, { query: text, user_id: userId, constraints })
+        : await api.command(userId, { command: 'query', query: text, constraints });
       const id = covenantIdOf(data);
       if (!id) throw new Error('The gateway answered without a covenant id.');
-      this.follow(id, reply);
+      this.state.covenants.delete(draftKey);
+      draft.id = id;
+      this.follow(id, reply, draft);
     } catch (err) {
+      draft.status = 'failed';
+      draft.error = err.message;
+      draft.history.push('failed');
       reply.streaming = false;
       reply.error = `Could not start: ${err.message}`;
       this.ui.toasts.show({ kind: 'bad', text: reply.error });
@@ -121,8 +132,8 @@ class HpApp extends HTMLElement {
   }
 
   /** Follow a covenant's events live, feeding `reply` with its answer. */
-  follow(id, reply) {
-    const cv = this.state.covenants.get(id) || newCovenant(id);
+  follow(id, reply, view = null) {
+    const cv = this.state.covenants.get(id) || view || newCovenant(id);
     this.state.covenants.set(id, cv);
     this.state.currentId = id;
     reply.covenantId = id;
@@ -136,7 +147,7 @@ class HpApp extends HTMLElement {
         this.#syncReply(reply, cv);
         this.invalidate();
       },
-      onError: (ev) => this.ui.toasts.show({ kind: 'bad', text: (ev.payload && ev.payload.message) || 'stream error' }),
+      onError: (frame) => this.ui.toasts.show({ kind: 'bad', text: (frame.error && frame.error.message) || 'stream error' }),
       onState: (s) => { if (this.state.currentId === id) { this.state.conn = s === 'closed' ? 'idle' : s; this.invalidate(); } },
     });
     this.streams.get(id)?.stop();
@@ -155,10 +166,10 @@ class HpApp extends HTMLElement {
 
   async cancel() {
     const cv = this.current;
-    if (!cv || isTerminal(cv.status)) return;
+    if (!cv || !cv.id || isTerminal(cv.status)) return;
     try {
-      await api.command(this.state.userId, { type: 'cancel', covenant_id: cv.id });
       this.ui.toasts.show({ kind: 'warn', text: 'Cancelling…' });
+      await api.cancel(cv.id);
     } catch (err) {
       this.ui.toasts.show({ kind: 'bad', text: `Cancel failed: ${err.message}` });
     }

@@ -2,6 +2,7 @@
 // last `seq` it handed on, so a dropped socket loses and doubles nothing.
 
 const BACKOFF_MIN_MS = 200;
+const CLOSE_NOT_FOUND = 4404;
 const BACKOFF_MAX_MS = 5000;
 // After the covenant ends, late events (a final update) still arrive for this long.
 const LINGER_MS = 1000;
@@ -15,7 +16,7 @@ export class CovenantStream {
   /**
    * @param {string} covenantId
    * @param {{onEvent: (ev: object) => void, onState: (state: string) => void,
-   *          lastSeq: () => number, done: () => boolean}} hooks
+   *          onError?: (frame: object) => void, lastSeq: () => number, done: () => boolean}} hooks
    */
   constructor(covenantId, hooks) {
     this.id = covenantId;
@@ -25,6 +26,7 @@ export class CovenantStream {
     this.attempt = 0;
     this.connects = 0;
     this.stopped = false;
+    this.ended = false; // the server said the log is complete
     this.timer = null;
   }
 
@@ -57,9 +59,13 @@ export class CovenantStream {
     ws.onopen = () => { this.connects++; this.attempt = 0; this.#setState('open'); };
     ws.onmessage = (msg) => this.#receive(msg.data);
     ws.onerror = () => {}; // onclose follows and decides
-    ws.onclose = () => {
+    ws.onclose = (e) => {
       this.ws = null;
-      if (this.stopped || this.hooks.done()) { this.#setState('closed'); return; }
+      if (e.code === CLOSE_NOT_FOUND) {
+        this.stopped = true;
+        this.hooks.onError?.({ error: { type: 'not_found', message: e.reason || `unknown covenant ${this.id}` } });
+      }
+      if (this.stopped || this.ended || this.hooks.done()) { this.#setState('closed'); return; }
       this.#retry();
     };
   }
@@ -67,8 +73,12 @@ export class CovenantStream {
   #receive(data) {
     let ev;
     try { ev = JSON.parse(data); } catch { return; }
-    if (!ev || ev.type === 'heartbeat') return;
-    if (typeof ev.seq !== 'number') { if (ev.type === 'error') this.hooks.onError?.(ev); return; }
+    if (!ev || typeof ev !== 'object') return;
+    if (typeof ev.seq !== 'number') { // control frames: heartbeat, end, error
+      if (ev.type === 'end') this.ended = true;
+      else if (ev.type === 'error') this.hooks.onError?.(ev);
+      return;
+    }
     this.hooks.onEvent(ev);
     if (this.hooks.done()) {
       clearTimeout(this.linger);
