@@ -68,6 +68,7 @@ class HpApp extends HTMLElement {
     if (follow) this.follow(follow, this.#reply(''));
     this.invalidate();
     this.ui.composer.focusInput();
+    performance.mark('harpoon:ready'); // read by benchmarks/bench_ui.py (time to interactive)
   }
 
   get current() { return this.state.covenants.get(this.state.currentId) || null; }

@@ -1,0 +1,285 @@
+"""Web UI benchmark: paint and interactivity of `/`, static asset size, and the longest
+frame while a 10,000-agent orchestration streams into the tree.
+
+Starts its own local Ray and the Serve app on a free loopback port (or uses `--url`),
+drives Debian's Chromium headless, writes `benchmarks/results/ui.json` and rewrites its
+own section of `benchmarks/README.md`. Bounded: a fixed number of page loads and one
+orchestration under a deadline; everything it starts it stops.
+
+    python benchmarks/bench_ui.py [--quick] [--agents N] [--url http://127.0.0.1:8000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import urllib.request
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+UI_DIR = ROOT / "ui"
+RESULTS = ROOT / "benchmarks" / "results" / "ui.json"
+README = ROOT / "benchmarks" / "README.md"
+START, END = "<!-- bench_ui:start -->", "<!-- bench_ui:end -->"
+CHROMIUM = os.environ.get("HARPOON_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TARGET_FCP_MS, TARGET_TTI_MS = 300, 600
+LONG_FRAME_MS = 50
+
+# Time to interactive: the app's ready mark, or the end of the last long task, if later.
+LOAD_PROBE = """
+new Promise((resolve) => {
+  const done = () => {
+    const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+    const ready = performance.getEntriesByName('harpoon:ready')[0];
+    const longEnd = (window.__longTasks || []).reduce((m, t) => Math.max(m, t), 0);
+    resolve({ fcp: fcp ? fcp.startTime : null, ready: ready ? ready.startTime : null,
+              tti: Math.max(ready ? ready.startTime : 0, longEnd),
+              dcl: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd });
+  };
+  setTimeout(done, 400);
+})
+"""
+LONGTASKS = """
+window.__longTasks = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) window.__longTasks.push(e.startTime + e.duration);
+}).observe({ type: 'longtask', buffered: true });
+"""
+# Frame times while the covenant streams in, with the tree scrolled now and then.
+FRAME_PROBE = """
+(timeoutMs) => new Promise((resolve) => {
+  const frames = [];
+  let last = performance.now();
+  const start = last;
+  const vp = document.querySelector('hp-agent-tree .viewport');
+  let scrolls = 0;
+  const tick = (now) => {
+    frames.push(now - last);
+    last = now;
+    if (frames.length % 10 === 0 && vp) {
+      vp.scrollTop = (vp.scrollTop + 700) % Math.max(1, vp.scrollHeight);
+      scrolls++;
+    }
+    const st = window.harpoon.state;
+    const cv = st.covenants.get(st.currentId); // not snapshot(): that copies every agent
+    const done = cv && ['completed', 'failed', 'cancelled'].includes(cv.status);
+    if (done || now - start > timeoutMs) {
+      const rows = document.querySelectorAll('hp-agent-tree .row, hp-agent-tree .detail');
+      resolve({ frames, seconds: (now - start) / 1000, status: cv && cv.status,
+                agents: cv ? cv.counts.total : 0, events: cv ? cv.lastSeq : 0, scrolls,
+                domRows: rows.length });
+    } else requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(url: str | None):
+    """Yield the app's base URL: the given one, or a Serve app started (and stopped) here."""
+    if url:
+        yield url.rstrip("/")
+        return
+    os.environ.setdefault("HARPOON_SIMULATED_SPEED", "0.01")
+    import ray
+    from ray import serve
+
+    from harpoon_ray.serve import build_app
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("HARPOON_")}
+    ray.init(
+        num_cpus=4,
+        include_dashboard=False,
+        namespace="harpoon",
+        log_to_driver=False,
+        runtime_env={"env_vars": env},
+    )
+    port = free_port()
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        serve.run(build_app({}), name="harpoon", route_prefix="/")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def asset_sizes() -> dict[str, Any]:
+    files = [p for p in UI_DIR.rglob("*") if p.is_file()]
+    return {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
+
+
+def measure_loads(browser: Any, url: str, runs: int) -> dict[str, Any]:
+    samples = []
+    for _ in range(runs):
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        page.add_init_script(LONGTASKS)
+        page.goto(url, wait_until="load")
+        samples.append(page.evaluate(LOAD_PROBE))
+        context.close()
+    fcp = [s["fcp"] for s in samples if s["fcp"] is not None]
+    tti = [s["tti"] for s in samples]
+    return {
+        "runs": runs,
+        "fcp_ms_median": round(statistics.median(fcp), 1) if fcp else None,
+        "fcp_ms_max": round(max(fcp), 1) if fcp else None,
+        "tti_ms_median": round(statistics.median(tti), 1),
+        "tti_ms_max": round(max(tti), 1),
+    }
+
+
+def start_covenant(url: str, agents: int) -> str:
+    body = json.dumps(
+        {
+            "query": "Survey the trade-offs of columnar storage formats",
+            "agents": agents,
+            "user_id": "bench-ui",
+        }
+    ).encode()
+    req = urllib.request.Request(
+        f"{url}/api/orchestrate/parallel", data=body, headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.load(resp)["covenant_id"]
+
+
+def measure_stream(browser: Any, url: str, agents: int, deadline_s: float) -> dict[str, Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    cid = start_covenant(url, agents)
+    page.evaluate(f"location.hash = 'covenant={cid}'; location.reload()")
+    page.wait_for_function("window.harpoon !== undefined")
+    out = page.evaluate(FRAME_PROBE, deadline_s * 1000)
+    context.close()
+    frames = sorted(out.pop("frames")[1:]) or [0.0]
+    return {
+        **out,
+        "agents_requested": agents,
+        "frames": len(frames),
+        "frame_ms_p50": round(statistics.median(frames), 1),
+        "frame_ms_p95": round(frames[int(len(frames) * 0.95) - 1], 1),
+        "frame_ms_max": round(frames[-1], 1),
+        "frames_over_50ms": sum(1 for f in frames if f > LONG_FRAME_MS),
+    }
+
+
+def write_readme(result: dict[str, Any]) -> None:
+    load, stream, assets = result["load"], result["stream"], result["assets"]
+    rows = [
+        (
+            "first contentful paint of `/` (median / max)",
+            f"{load['fcp_ms_median']} / {load['fcp_ms_max']} ms",
+            f"< {TARGET_FCP_MS} ms",
+        ),
+        (
+            "time to interactive of `/` (median / max)",
+            f"{load['tti_ms_median']} / {load['tti_ms_max']} ms",
+            f"< {TARGET_TTI_MS} ms",
+        ),
+        (
+            "static assets",
+            f"{assets['bytes'] / 1024:.1f} KiB in {assets['files']} files",
+            "no build",
+        ),
+        (
+            f"streaming {stream['agents_requested']:,} agents: longest frame",
+            f"{stream['frame_ms_max']} ms",
+            "",
+        ),
+        ("… frame p50 / p95", f"{stream['frame_ms_p50']} / {stream['frame_ms_p95']} ms", "16.7 ms"),
+        (
+            f"… frames over {LONG_FRAME_MS} ms",
+            f"{stream['frames_over_50ms']} of {stream['frames']}",
+            "",
+        ),
+        (
+            "… agents / events shown, status",
+            f"{stream['agents']:,} / {stream['events']:,}, {stream['status']}"
+            f" in {stream['seconds']:.1f} s",
+            "",
+        ),
+        ("… tree rows in the DOM at the end", str(stream["domRows"]), "only the visible ones"),
+    ]
+    table = "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
+    section = (
+        f"{START}\n## Web UI (`bench_ui.py`)\n\n"
+        f"Headless Debian Chromium against the Serve app on loopback (simulated provider), "
+        f"{result['cores']} cores, {result['date']}{' (--quick)' if result['quick'] else ''}. "
+        f"{load['runs']} cold page loads in fresh contexts; then one `parallel` covenant "
+        f"followed live by the page while the tree is scrolled every 10 frames. Run: "
+        f"`python benchmarks/bench_ui.py [--quick]`.\n\n"
+        f"| measure | value | target |\n| --- | ---: | ---: |\n{table}\n{END}"
+    )
+    text = README.read_text() if README.exists() else "# Benchmarks\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    README.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 agents, 3 page loads")
+    parser.add_argument("--agents", type=int, default=None)
+    parser.add_argument("--loads", type=int, default=None)
+    parser.add_argument("--url", default=None, help="use an app already running here")
+    parser.add_argument("--deadline-s", type=float, default=240.0)
+    args = parser.parse_args()
+    agents = args.agents or (1000 if args.quick else 10_000)
+    loads = args.loads or (3 if args.quick else 7)
+    from playwright.sync_api import sync_playwright
+
+    with running_app(args.url) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            load = measure_loads(browser, url, loads)
+            print("load", load, flush=True)
+            stream = measure_stream(browser, url, agents, args.deadline_s)
+            print("stream", stream, flush=True)
+        finally:
+            browser.close()
+    result = {
+        "date": date.today().isoformat(),
+        "cores": os.cpu_count(),
+        "quick": args.quick,
+        "python": platform.python_version(),
+        "assets": asset_sizes(),
+        "load": load,
+        "stream": stream,
+        "targets": {"fcp_ms": TARGET_FCP_MS, "tti_ms": TARGET_TTI_MS},
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_readme(result)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
