@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from ..errors import HarpoonError
 from ..patterns.local import action_payload
 from ..patterns.runtime import SubAgentResult, SubAgentSpec
+from ..routing.router import Router
 from ..schemas import (
     AgentAction,
     AgentExecution,
@@ -80,11 +81,20 @@ class ChunkBatch(BaseModel):
     started: list[str] = []
 
 
-class _Chunk:
-    """The sub-agents of one chunk and the buffer of what they did since the last batch."""
+class Chunk:
+    """The sub-agents of one chunk and the buffer of what they did since the last batch.
 
-    def __init__(self, config: AgentConfig, tenant_id: str, constraints: Constraints) -> None:
-        self.router = build_router(config)
+    Runs inside a chunk task, or on the orchestrator's own loop for tiny fan-outs (then
+    with the orchestrator's router)."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        tenant_id: str,
+        constraints: Constraints,
+        router: Router | None = None,
+    ) -> None:
+        self.router = router or build_router(config)
         self.tenant_id = tenant_id
         self.constraints = constraints
         self.events: list[ChunkEvent] = []
@@ -199,7 +209,7 @@ def _drive(
     if not todo:
         return
     loop = asyncio.new_event_loop()
-    chunk = _Chunk(config, tenant_id, constraints)
+    chunk = Chunk(config, tenant_id, constraints)
     try:
         tasks = {loop.create_task(chunk.run_agent(s)) for s in todo}
         while True:

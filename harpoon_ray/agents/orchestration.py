@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from ..patterns.budget import Budget
 from ..patterns.local import action_payload
 from ..patterns.runtime import SubAgentResult, SubAgentSpec
 from ..schemas import Completion, Covenant, EventType, ModelRequest
-from .chunk import ChunkBatch, run_chunk
+from .chunk import Chunk, ChunkBatch, run_chunk
 
 if TYPE_CHECKING:
     from .orchestrator import Orchestrator
@@ -153,6 +154,9 @@ class OrchestrationRuntime:
     async def _attempt(
         self, specs: list[SubAgentSpec], info: dict[str, Any], found: dict[str, SubAgentResult]
     ) -> BaseException | None:
+        if len(specs) <= self.shard.settings.inline_max_agents:
+            await self._inline(specs, info, found)
+            return None
         gen = run_chunk.options(name=f"chunk:{self.covenant.id}").remote(
             self.shard.config, self.covenant.tenant_id, self.covenant.constraints, specs
         )
@@ -167,6 +171,27 @@ class OrchestrationRuntime:
         finally:
             self.generators.remove(gen)
         return None
+
+    async def _inline(
+        self, specs: list[SubAgentSpec], info: dict[str, Any], found: dict[str, SubAgentResult]
+    ) -> None:
+        """A tiny fan-out (a planner, a synthesizer, one smart call) on this loop."""
+        chunk = Chunk(
+            self.shard.config,
+            self.covenant.tenant_id,
+            self.covenant.constraints,
+            router=self.shard.router,
+        )
+        tasks = {asyncio.create_task(chunk.run_agent(s)) for s in specs}
+        try:
+            while True:
+                batch = await chunk.next_batch(tasks, os.getpid())
+                self._apply(batch, info, found)
+                if all(t.done() for t in tasks) and not chunk.events and not chunk.results:
+                    break
+        finally:
+            for t in tasks:
+                t.cancel()
 
     def _apply(self, batch: ChunkBatch, info: dict[str, Any], found: dict) -> None:
         info["pid"] = batch.pid

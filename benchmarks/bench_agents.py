@@ -1,0 +1,236 @@
+"""Agents on Ray: one orchestration of 10,000 sub-agents, and 1,000 concurrent covenants.
+
+(a) A parallel covenant of N sub-agents whose every model call takes ~1 s (a catalog
+    override gives every model ttft 1 s and near-instant generation; simulated provider,
+    speed 1). Reports the fan-out's wall time (first agent.spawned to last
+    agent.completed) against the ideal 1 s, agents/s, events stored/s, and the peak
+    resident memory of all Ray processes (psutil, sampled every 0.2 s).
+(b) C covenants (pattern smart: one routed call each) from U users, all submitted at
+    once. Reports whether all completed and p50/p99 of each covenant's latency (submit
+    to terminal, seen by the client) over its simulated model time.
+
+Loopback only; starts its own local Ray (stopped at the end), writes
+benchmarks/results/agents.json and its table in benchmarks/README.md.
+Run: `python benchmarks/bench_agents.py [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import psutil
+import ray
+
+from harpoon_ray.agents.client import HarpoonClient
+from harpoon_ray.catalog import load_catalog
+from harpoon_ray.schemas import EventType, QueryRequest
+from harpoon_ray.settings import Settings
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results" / "agents.json"
+README = HERE / "README.md"
+START, END = "<!-- bench_agents:start -->", "<!-- bench_agents:end -->"
+MODEL_TIME_S = 1.0
+
+
+class MemorySampler:
+    """Peak summed RSS of this process and all its descendants (the local Ray)."""
+
+    def __init__(self, every_s: float = 0.2) -> None:
+        self.every_s = every_s
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _total(self) -> int:
+        me = psutil.Process()
+        total = 0
+        for p in [me, *me.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                continue
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._total())
+            self._stop.wait(self.every_s)
+
+    def __enter__(self) -> MemorySampler:
+        self.peak = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._stop.clear()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def one_second_catalog(path: Path) -> Path:
+    """Every catalog model answers in ~1 s: ttft 1 s, generation near instant."""
+    lines = []
+    for m in load_catalog().models:
+        lines += ["[[models]]", f'id = "{m.id}"', "ttft_s = 1.0", "tokens_per_s = 1000000.0", ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+async def fan_out(client: HarpoonClient, agents: int) -> dict:
+    q = QueryRequest(
+        query="Summarise the history of the bicycle.", pattern="parallel", agents=agents
+    )
+    t0 = time.time()
+    cov = await client.submit("bench-fanout", q)
+    done = await client.wait(cov.id, timeout_s=600)
+    total_s = time.time() - t0
+    events = await client.events(cov.id, limit=10_000_000)
+    workers = {
+        e.agent_id
+        for e in events
+        if e.type is EventType.AGENT_SPAWNED and e.payload.get("role") == "worker"
+    }
+    spawned = [e.ts for e in events if e.type is EventType.AGENT_SPAWNED and e.agent_id in workers]
+    completed = [e for e in events if e.type is EventType.COMPLETED and e.agent_id in workers]
+    wall = max(e.ts for e in completed) - min(spawned)
+    return {
+        "agents": agents,
+        "status": done.status.value,
+        "completed_agents": len(completed),
+        "fanout_wall_s": round(wall, 3),
+        "ratio_to_ideal": round(wall / MODEL_TIME_S, 2),
+        "agents_per_s": round(len(completed) / wall, 1),
+        "events": len(events),
+        "events_per_s": round(len(events) / (max(e.ts for e in events) - events[0].ts), 1),
+        "covenant_wall_s": round(total_s, 3),
+    }
+
+
+async def many_covenants(client: HarpoonClient, covenants: int, users: int) -> dict:
+    async def one(i: int) -> tuple[float, float, str]:
+        t0 = time.perf_counter()
+        cov = await client.submit(
+            f"bench-user-{i % users}", QueryRequest(query=f"Q{i}: define entropy.", pattern="smart")
+        )
+        done = await client.wait(cov.id, timeout_s=600)
+        latency = time.perf_counter() - t0
+        events = await client.events(cov.id, limit=1000)
+        model_s = sum(e.payload.get("latency_s", 0.0) for e in events if e.type is EventType.ACTION)
+        return latency, model_s, done.status.value
+
+    t0 = time.perf_counter()
+    got = await asyncio.gather(*(one(i) for i in range(covenants)))
+    wall = time.perf_counter() - t0
+    ratios = sorted(lat / m for lat, m, _ in got if m > 0)
+    lats = sorted(lat for lat, _, _ in got)
+
+    def pct(xs: list[float], p: float) -> float:
+        return xs[min(len(xs) - 1, int(p * len(xs)))]
+
+    return {
+        "covenants": covenants,
+        "users": users,
+        "completed": sum(1 for *_, s in got if s == "completed"),
+        "without_model_time": sum(1 for _, m, _ in got if m <= 0),
+        "wall_s": round(wall, 2),
+        "latency_p50_s": round(pct(lats, 0.50), 3),
+        "latency_p99_s": round(pct(lats, 0.99), 3),
+        "model_time_s_mean": round(statistics.mean(m for _, m, _ in got), 3),
+        "ratio_p50": round(pct(ratios, 0.50), 2),
+        "ratio_p99": round(pct(ratios, 0.99), 2),
+    }
+
+
+async def run(quick: bool, workdir: Path) -> dict:
+    settings = Settings(
+        data_dir=workdir / "data",
+        namespace="harpoon-bench",
+        catalog_path=one_second_catalog(workdir / "catalog.toml"),
+        simulated_speed=1.0,
+        force_simulated=True,
+        mediator_shards=2,
+        orchestrator_shards=2,
+    )
+    client = HarpoonClient(settings)
+    await client.ready()
+    await fan_out(client, 64)  # warm-up: worker processes, imports
+    agents = 1_000 if quick else 10_000
+    covenants, users = (100, 20) if quick else (1_000, 100)
+    with MemorySampler() as mem_a:
+        a = await fan_out(client, agents)
+    a["peak_ray_rss_gib"] = round(mem_a.peak / 2**30, 2)
+    with MemorySampler() as mem_b:
+        b = await many_covenants(client, covenants, users)
+    b["peak_ray_rss_gib"] = round(mem_b.peak / 2**30, 2)
+    return {"fan_out": a, "covenants": b}
+
+
+def write_readme(res: dict) -> None:
+    a, b = res["fan_out"], res["covenants"]
+    table = f"""{START}
+## Agents on Ray (`bench_agents.py`)
+
+{res["cpus"]} cores, Python {res["python"]}, {res["date"]}{" (--quick)" if res["quick"] else ""}. Simulated provider with every model's call at ~{MODEL_TIME_S:g} s (catalog override), one local Ray started by the benchmark, 2 mediator + 2 orchestrator shards. Memory is the peak summed RSS of every Ray process (shared pages counted once per process, so an upper bound). Run: `python benchmarks/bench_agents.py [--quick]`.
+
+| (a) one orchestration | value | target |
+| --- | ---: | ---: |
+| sub-agents | {a["agents"]} ({a["completed_agents"]} completed, {a["status"]}) | 10,000 |
+| fan-out wall time (first spawned → last completed) | {a["fanout_wall_s"]} s | ≤ 3 s |
+| ratio to the ideal {MODEL_TIME_S:g} s | {a["ratio_to_ideal"]}× | |
+| sub-agents / s | {a["agents_per_s"]} | |
+| events stored | {a["events"]} ({a["events_per_s"]}/s) | |
+| whole covenant (submit → result, incl. synthesis) | {a["covenant_wall_s"]} s | |
+| peak memory, all Ray processes | {a["peak_ray_rss_gib"]} GiB | ≤ 4 GiB |
+
+| (b) concurrent covenants | value | target |
+| --- | ---: | ---: |
+| covenants / users | {b["covenants"]} / {b["users"]} | 1,000 / 100 |
+| completed | {b["completed"]} | all |
+| latency p50 / p99 | {b["latency_p50_s"]} s / {b["latency_p99_s"]} s | |
+| latency over model time p50 / p99 | {b["ratio_p50"]}× / {b["ratio_p99"]}× | p99 ≤ 3× |
+| wall time for all | {b["wall_s"]} s | |
+| peak memory, all Ray processes | {b["peak_ray_rss_gib"]} GiB | |
+{END}"""
+    text = README.read_text() if README.exists() else "# Benchmarks\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + table + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + table + "\n"
+    README.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 agents; 100 covenants")
+    args = parser.parse_args()
+    cpus = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="harpoon-bench-") as tmp:
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, namespace="harpoon")
+        try:
+            res = asyncio.run(run(args.quick, Path(tmp)))
+        finally:
+            ray.shutdown()
+    res.update(
+        quick=args.quick, cpus=cpus, python=platform.python_version(), date=str(date.today())
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(res, indent=2) + "\n")
+    write_readme(res)
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
