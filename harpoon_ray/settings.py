@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     mediator_shards: int = Field(default=2, ge=1)
     orchestrator_shards: int = Field(default=2, ge=1)
     chunk_max_agents: int = Field(default=1000, ge=1)
+    inline_max_agents: int = Field(
+        default=4,
+        ge=0,
+        description="Fan-outs this small run on the orchestrator's own loop, not as a Ray "
+        "task: a task per single call leases a worker process for no parallelism.",
+    )
     namespace: str = "harpoon"
 
     # api
