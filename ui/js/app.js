@@ -27,6 +27,16 @@ function userId() {
   return id;
 }
 
+/** The catalog as the columns worth a glance, prices per million tokens. */
+function modelRows(data) {
+  const models = (data && (data.models || data.data)) || [];
+  return models.map((m) => ({
+    id: m.id, tier: m.tier, provider: m.provider, 'in $/M': m.input_price_per_m,
+    'out $/M': m.output_price_per_m, quality: m.quality, 'ttft s': m.ttft_s,
+    'tokens/s': m.tokens_per_s, simulated: m.simulated == null ? '–' : m.simulated ? 'yes' : 'no',
+  }));
+}
+
 class HpApp extends HTMLElement {
   connectedCallback() {
     if (this.state) return;
@@ -213,7 +223,10 @@ class HpApp extends HTMLElement {
     } else if (id === 'models' || id === 'metrics') {
       const title = id === 'models' ? 'Models' : 'Metrics';
       ui.panel.loading(title);
-      try { ui.panel.open(title, await api[id]()); } catch (err) { ui.panel.open(title, `Could not load: ${err.message}`); }
+      try {
+        const data = await api[id]();
+        ui.panel.open(title, id === 'models' ? modelRows(data) : data);
+      } catch (err) { ui.panel.open(title, `Could not load: ${err.message}`); }
     } else if (id === 'copy') await this.#copyCovenant();
     this.invalidate();
   }

@@ -15,7 +15,9 @@ class HpCovenantCard extends HTMLElement {
 
   /** @param {object|null} cv a covenant view from events.js */
   update(cv) {
-    const key = cv ? `${cv.id}|${cv.status}|${cv.lastSeq}` : '';
+    const key = cv
+      ? `${cv.id}|${cv.status}|${cv.history.length}|${cv.counts.total}|${cv.counts.completed}|${cv.counts.failed}|${cv.counts.running}|${cv.cost}|${cv.plan.length}|${cv.pattern}`
+      : '';
     if (key === this.key) return;
     this.key = key;
     const head = el('h2', null, 'Covenant ');
