@@ -69,7 +69,7 @@ class Subscription:
                     self.after = seq
                     return seq, text
                 continue
-            if self.dropped:
+            if self.dropped and self.queue.empty():
                 raise SlowConsumer(
                     f"fell more than {self.queue.maxsize} events behind the covenant; "
                     f"reconnect with ?after={self.after} to resume"
@@ -117,6 +117,8 @@ class CovenantFanout:
         self.source = source
         self.queue_events = queue_events
         self._feeds: dict[str, _Feed] = {}
+        self.feeds_started = 0
+        self.subscriptions = 0
 
     @property
     def feeds(self) -> int:
@@ -135,6 +137,8 @@ class CovenantFanout:
             feed = _Feed(covenant_id, after)
             self._feeds[covenant_id] = feed
             feed.task = asyncio.create_task(self._run(feed), name=f"feed-{covenant_id}")
+            self.feeds_started += 1
+        self.subscriptions += 1
         sub = Subscription(
             covenant_id=covenant_id,
             after=after,
@@ -195,11 +199,10 @@ class CovenantFanout:
     def _broadcast(self, feed: _Feed, item: tuple[int, str]) -> None:
         for sub in list(feed.subscribers):
             if not _offer(sub, item):
+                # Nothing is taken out of its queue: what it holds is contiguous, it
+                # reads that, then learns of the drop.
                 sub.dropped = True
                 feed.subscribers.discard(sub)
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    sub.queue.get_nowait()  # make room for the wake-up
-                _offer(sub, None)
 
 
 def _offer(sub: Subscription, item: tuple[int, str] | None) -> bool:

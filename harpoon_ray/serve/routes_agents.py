@@ -119,6 +119,8 @@ def agents_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
         status["gateway"] = {
             "feeds": ctx.fanout.feeds,
             "subscribers": ctx.fanout.subscribers(),
+            "feeds_started": ctx.fanout.feeds_started,
+            "subscriptions": ctx.fanout.subscriptions,
         }
         return status
 

@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -36,12 +36,12 @@ MAX_FRAME_CHARS = 200_000
 
 class _Ping(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    type: str = Field(pattern="^ping$")
+    type: Literal["ping"]
 
 
 class _Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    type: str = Field(pattern="^query$")
+    type: Literal["query"]
     query: str = Field(min_length=1, max_length=100_000)
     pattern: Pattern | None = None
     constraints: Constraints = Constraints()
@@ -50,12 +50,12 @@ class _Query(BaseModel):
 
 class _Follow(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    type: str = Field(pattern="^(follow|cancel)$")
+    type: Literal["follow", "cancel"]
     covenant_id: str = Field(min_length=1, max_length=64)
     after: int = Field(default=0, ge=0)
 
 
-_FRAME = TypeAdapter(_Ping | _Query | _Follow)
+_FRAME = TypeAdapter(Annotated[_Ping | _Query | _Follow, Field(discriminator="type")])
 
 
 class Connection:

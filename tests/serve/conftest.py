@@ -44,3 +44,19 @@ def locked_app(serve_app: str) -> Iterator[str]:
         yield serve_app + LOCKED_PREFIX
     finally:
         serve.delete("harpoon-locked")
+
+
+@pytest.fixture(scope="session")
+def tuned_app(serve_app: str) -> Iterator[str]:
+    """A Harpoon app with 0.2 s heartbeats and a 4-event socket queue, so a socket that
+    cannot keep up with a burst is dropped by the server; its base URL."""
+    from ray import serve
+
+    from harpoon_ray.serve import build_app
+
+    env = {"HARPOON_WS_HEARTBEAT_S": "0.2", "HARPOON_WS_QUEUE_EVENTS": "4"}
+    serve.run(build_app({"env": env}), name="harpoon-tuned", route_prefix="/tuned")
+    try:
+        yield serve_app + "/tuned"
+    finally:
+        serve.delete("harpoon-tuned")
