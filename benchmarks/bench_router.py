@@ -7,14 +7,19 @@ plus generated long ones, so the figures cover chat-sized and document-sized pro
 Each analysis is timed on its own (perf_counter_ns); "warm" is the steady state of a
 running router (the lexicon's word cache filled), "cold" clears that cache before every
 call. A decision is `analyse` + `select` against the shipped catalog, as `Router.decide`
-does per request. Results go to benchmarks/results/router.json and to this script's
-section of benchmarks/README.md.
+does per request. `Router.complete` is timed twice: over instant scripted providers (the
+router alone) and over the real `ProviderPool` with every model simulated at ~zero latency
+(router + simulated provider, as a sub-agent's call runs), one call at a time and 10,000
+at once on one loop. `--baseline` stores that last measurement as the "before" figures the
+README compares against. Results go to benchmarks/results/router.json and to this
+script's section of benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -29,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harpoon_ray.catalog import load_catalog  # noqa: E402
+from harpoon_ray.providers.registry import ProviderPool  # noqa: E402
 from harpoon_ray.routing import Router, analyse, lexicon, select  # noqa: E402
 from harpoon_ray.schemas import Constraints, Message, ModelRequest  # noqa: E402
 from harpoon_ray.settings import Settings  # noqa: E402
@@ -115,6 +121,46 @@ def completes_per_s(prompts: list[str], seconds: float, concurrency: int) -> dic
     return {"calls": done, "seconds": round(elapsed, 2), "per_s": round(done / elapsed)}
 
 
+def simulated_completes(prompts: list[str], calls: int, concurrency: int) -> dict:
+    """`calls` sub-agent-shaped requests (a shared system message, a distinct user
+    message each) through `Router.complete` over the simulated provider at ~zero latency,
+    in waves of `concurrency` on one loop. CPU is this process's, garbage collection
+    included: at 10,000 in flight the collector's passes over live tasks are real cost."""
+    settings = Settings(simulated_speed=0.0001, force_simulated=True)
+    catalog = load_catalog()
+    router = Router(catalog, ProviderPool(catalog, settings), settings)
+    system = Message(role="system", content="You are a worker sub-agent of a Harpoon task.")
+    requests = [
+        ModelRequest(
+            messages=[
+                system,
+                Message(role="user", content=f"{prompts[i % len(prompts)]} (part {i + 1})"),
+            ],
+            purpose="work",
+            max_tokens=256,
+        )
+        for i in range(calls)
+    ]
+
+    async def run() -> None:
+        for start in range(0, calls, concurrency):
+            await asyncio.gather(
+                *(router.complete(r) for r in requests[start : start + concurrency])
+            )
+
+    gc.collect()
+    c0, t0 = time.process_time(), time.perf_counter()
+    asyncio.run(run())
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {
+        "calls": calls,
+        "concurrency": concurrency,
+        "seconds": round(wall, 3),
+        "per_s": round(calls / wall),
+        "cpu_us_per_call": round(cpu / calls * 1e6, 1),
+    }
+
+
 def write_readme(result: dict) -> None:
     a, d = result["analysis"], result["decisions"]
     rows = [
@@ -147,10 +193,37 @@ def write_readme(result: dict) -> None:
             "| `Router.complete` over instant scripted providers | calls per second |",
             "| --- | ---: |",
             *(f"| {name} | {v['per_s']:,} |" for name, v in result["complete"].items()),
+            "",
+            *simulated_rows(result),
             END,
         ]
     )
     README.write_text(replace_section(README.read_text() if README.exists() else "", section))
+
+
+def simulated_rows(result: dict) -> list[str]:
+    """`Router.complete` over the simulated provider, next to the stored baseline."""
+    before = result.get("complete_simulated_before") or {}
+    after = result["complete_simulated"]
+    rows = [
+        "| `Router.complete` over the simulated provider (~0 latency) "
+        "| calls/s before | calls/s now | CPU µs/call before | CPU µs/call now |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, v in after.items():
+        b = before.get(name, {})
+        was_per_s = f"{b['per_s']:,}" if b else "n/a"
+        was_cpu = b.get("cpu_us_per_call", "n/a")
+        rows.append(
+            f"| {name} | {was_per_s} | {v['per_s']:,} | {was_cpu} | {v['cpu_us_per_call']} |"
+        )
+    if before:
+        rows += [
+            "",
+            f"Before: {result.get('baseline_note', 'the stored baseline')}. Calls/s is wall "
+            "clock on a shared machine; CPU µs per call is the figure to compare.",
+        ]
+    return rows
 
 
 def replace_section(text: str, section: str) -> str:
@@ -181,6 +254,11 @@ def replace_section(text: str, section: str) -> str:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, ~7 s in all")
+    parser.add_argument(
+        "--baseline",
+        metavar="NOTE",
+        help="store this run's simulated Router.complete figures as the 'before' baseline",
+    )
     args = parser.parse_args(argv)
     rounds, seconds = (20, 1.0) if args.quick else (200, 3.0)
     prompts = load_prompts()
@@ -200,6 +278,16 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     }
     complete = {f"concurrency {n}": completes_per_s(prompts["chat"], seconds, n) for n in (1, 64)}
+    calls = 2_000 if args.quick else 10_000
+    simulated = {
+        f"{calls:,} calls, 1 at a time": simulated_completes(prompts["chat"], calls, 1),
+        f"{calls:,} calls, all at once": simulated_completes(prompts["chat"], calls, calls),
+    }
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    before = previous.get("complete_simulated_before")
+    note = previous.get("baseline_note")
+    if args.baseline:
+        before, note = simulated, args.baseline
     result = {
         "date": date.today().isoformat(),
         "python": platform.python_version(),
@@ -209,6 +297,9 @@ def main(argv: list[str] | None = None) -> dict:
         "analysis": analysis,
         "decisions": decisions,
         "complete": complete,
+        "complete_simulated": simulated,
+        "complete_simulated_before": before,
+        "baseline_note": note,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
