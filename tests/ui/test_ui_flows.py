@@ -219,3 +219,36 @@ def test_a_prompt_with_html_shows_as_text_and_runs_nothing(page: Any, shot: Any)
     assert page.evaluate("document.querySelectorAll('[onerror]').length") == 0
     shot(page, "xss-as-text")
     # the `page` fixture fails the test if any dialog (alert) opened or any script error ran
+
+
+def test_shift_enter_adds_a_line_and_enter_sends(page: Any) -> None:
+    """Shift+Enter keeps writing on a new line; Enter sends both lines as one message."""
+    box = page.get_by_role("textbox", name="Message")
+    box.type("first line")
+    box.press("Shift+Enter")
+    box.type("second line")
+    assert box.input_value() == "first line\nsecond line"
+    assert page.locator("hp-chat article.user").count() == 0
+    box.press("Enter")
+    assert page.locator("hp-chat article.user .body").inner_text() == "first line\nsecond line"
+    assert box.input_value() == ""
+    wait_terminal(page)
+
+
+def test_the_constraints_form_refuses_a_bad_value_and_names_the_field(page: Any) -> None:
+    """A min quality of 2 is refused with a message naming it; 0.5 is saved and shown."""
+    page.keyboard.press("Control+k")
+    page.keyboard.type("set constraints")
+    page.keyboard.press("Enter")
+    form = page.get_by_role("dialog", name="Constraints")
+    form.get_by_label("Min quality").fill("2")
+    form.get_by_role("button", name="Save").click()
+    assert "Min quality" in form.get_by_role("alert").inner_text()
+    form.get_by_label("Min quality").fill("0.5")
+    form.get_by_label("Max cost (USD)").fill("0.02")
+    page.keyboard.press("Enter")
+    assert not form.is_visible()
+    hint = page.locator("hp-composer .settings").inner_text()
+    assert "min quality 0.5" in hint and "max cost $0.02" in hint
+    stored = page.evaluate("JSON.parse(localStorage.getItem('harpoon.constraints'))")
+    assert stored == {"max_cost_usd": 0.02, "min_quality": 0.5}
