@@ -76,7 +76,9 @@ class Mediator:
             stored = await self.store.covenant(covenant_id)
             if stored is not None:  # a retried call: make sure it was delegated, once
                 return await self._delegate(stored)
-        history = await self._history(tenant_id, user_id)
+        # no reconcile here: asking the orchestrators about every running covenant of the
+        # user on each submit cost thousands of calls under load; the push keeps it fresh
+        history = await self.store.messages(tenant_id, user_id, HISTORY_MESSAGES)
         cov = draft_covenant(
             request,
             user_id=user_id,
@@ -118,17 +120,14 @@ class Mediator:
                     await self.covenant_finished(got)
         return [fresh.get(c.id, c) for c in covenants]
 
-    async def _history(self, tenant_id: str, user_id: str) -> list[dict[str, Any]]:
-        mine = await self.store.covenants(tenant_id, user_id, active_only=True, limit=100)
-        await self._reconcile(mine)
-        return await self.store.messages(tenant_id, user_id, HISTORY_MESSAGES)
-
     async def history(
         self, tenant_id: str, user_id: str, limit: int = HISTORY_MESSAGES
     ) -> list[dict[str, Any]]:
         """The user's conversation, oldest first: one user turn and one answer per covenant."""
         await self._start()
-        await self._history(tenant_id, user_id)
+        await self._reconcile(
+            await self.store.covenants(tenant_id, user_id, active_only=True, limit=100)
+        )
         return await self.store.messages(tenant_id, user_id, limit)
 
     async def list(

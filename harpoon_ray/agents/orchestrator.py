@@ -29,6 +29,8 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
+MEDIATOR_NOTICE_S = 5.0
+
 
 @ray.remote
 class Orchestrator:
@@ -147,15 +149,16 @@ class Orchestrator:
             await self.store.end_running_agents(cov.id, ended)
         self._runs.pop(cov.id, None)
         self._tasks.pop(cov.id, None)
+        await self._tell_mediator(cov)
         self._finished.setdefault(cov.id, asyncio.Event()).set()
-        self._tell_mediator(cov)
 
-    def _tell_mediator(self, cov: Covenant) -> None:
-        """Fire and forget: the mediator also reconciles on read if this is lost."""
+    async def _tell_mediator(self, cov: Covenant) -> None:
+        """Before waiters wake, so a follow-up sees the answer in the conversation; bounded,
+        because a mediator that is down catches up on its next read instead."""
         try:
             m = self.shards.mediator_for(cov.tenant_id, cov.user_id)
-            m.covenant_finished.remote(cov)
-        except Exception as exc:  # a dead mediator must not fail the covenant
+            await asyncio.wait_for(m.covenant_finished.remote(cov), MEDIATOR_NOTICE_S)
+        except Exception as exc:  # a dead or slow mediator must not fail the covenant
             log.warning("could not tell the mediator about %s: %s", cov.id, exc)
 
     async def cancel(self, covenant_id: str) -> Covenant:
