@@ -184,7 +184,11 @@ class RoutingDecision(BaseModel):
     model: str
     tier: Tier
     fallbacks: list[str]
-    analysis: ComplexityAnalysis
+    analysis: ComplexityAnalysis | None = Field(
+        default=None,
+        description="The prompt's complexity; None on a completion pinned to a model by id, "
+        "whose choice did not depend on it (Router.decide always analyses).",
+    )
     estimated_cost_usd: float
     estimated_latency_s: float
     reason: str

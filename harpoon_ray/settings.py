@@ -44,6 +44,18 @@ class Settings(BaseSettings):
     backoff_max_s: float = Field(default=8.0, ge=0)
     breaker_failures: int = Field(default=5, ge=1)
     breaker_cooldown_s: float = Field(default=30.0, ge=0)
+    max_fallbacks: int = Field(
+        default=4,
+        ge=0,
+        description="Models tried after the chosen one, at most: a prompt whose models all "
+        "fail gives up after these instead of walking the whole catalog.",
+    )
+    call_deadline_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Longest a whole routed call may take, retries and fallbacks included "
+        "(None: only each try's own timeout).",
+    )
 
     # agents
     mediator_shards: int = Field(default=2, ge=1)

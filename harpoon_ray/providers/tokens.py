@@ -17,8 +17,10 @@ import re
 
 from ..schemas import Message
 
-_PIECE = re.compile(r"\s*(?:[^\W_]+|[^\w\s]|_)|\s+", re.UNICODE)
-_WORD_CHARS = 6
+# One match is one piece: optional leading whitespace, then a run of up to six letters or
+# digits (a longer run continues as the next match), one punctuation mark or symbol, or
+# an underscore; or whitespace with nothing after it. `findall` does the whole split.
+_PIECE = re.compile(r"\s*(?:[^\W_]{1,6}|[^\w\s]|_)|\s+", re.UNICODE)
 # Chat formats add a few tokens per message (role markers) and per reply (priming).
 _PER_MESSAGE = 4
 _PER_REPLY = 3
@@ -26,19 +28,7 @@ _PER_REPLY = 3
 
 def pieces(text: str) -> list[str]:
     """Split `text` into token-sized pieces that join back to exactly `text`."""
-    out: list[str] = []
-    for match in _PIECE.finditer(text):
-        piece = match.group(0)
-        body = piece.lstrip()
-        lead = piece[: len(piece) - len(body)]
-        if len(body) <= _WORD_CHARS or not body[0].isalnum():
-            out.append(piece)
-            continue
-        first = True
-        for i in range(0, len(body), _WORD_CHARS):
-            out.append((lead if first else "") + body[i : i + _WORD_CHARS])
-            first = False
-    return out
+    return _PIECE.findall(text)
 
 
 def count(text: str) -> int:

@@ -32,13 +32,18 @@ class RetryPolicy:
         return self.rng.uniform(0, min(self.max_s, self.base_s * 2**retry))
 
 
-def all_failed(attempts: list[Attempt]) -> AllModelsFailed:
-    """The error for a chain with no success: each model tried, and how each try ended."""
+def all_failed(attempts: list[Attempt], *, deadline_s: float | None = None) -> AllModelsFailed:
+    """The error for a chain with no success: each model tried, and how each try ended;
+    with `deadline_s`, the call's time ran out before the chain did."""
     tried: dict[str, list[str]] = {}
     for a in attempts:
         tried.setdefault(a.model, []).append(a.error_type or "error")
     summary = "; ".join(f"{m}: {', '.join(kinds)}" for m, kinds in tried.items())
+    if deadline_s is not None:
+        head = f"the call's deadline of {deadline_s:g}s ran out before any model answered"
+    else:
+        head = "every model in the fallback chain failed"
     return AllModelsFailed(
-        f"every model in the fallback chain failed ({summary or 'no model was tried'})",
+        f"{head} ({summary or 'no model was tried'})",
         attempts=[a.model_dump() for a in attempts],
     )

@@ -6,6 +6,15 @@ with exponential backoff and full jitter (or the provider's Retry-After), up to
 `Settings.max_retries`; then move on. Every try is an `Attempt`; when the chain runs
 out, `AllModelsFailed` carries them all.
 
+The chain is the decision's model and at most `Settings.max_fallbacks` fallbacks, and
+`Settings.call_deadline_s` (or `complete(..., deadline_s=)`) bounds a whole call,
+retries and backoff included: a prompt whose models all fail gives up in bounded time
+instead of walking every model of the catalog with every retry.
+
+Every sub-agent's call comes through here, so the call path is kept cheap: a model
+pinned by id is neither analysed nor compared with the rest of the catalog, analyses of
+recent prompts are cached (they are pure), and the catalog is indexed by tier once.
+
 Streaming differs in one way: once a chunk has reached the caller, another model
 cannot take over without the caller seeing two answers spliced together, so a failure
 after that point raises `StreamInterrupted` instead of falling back.
@@ -16,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
@@ -25,6 +35,7 @@ from ..errors import (
     ProviderError,
     ProviderTimeout,
     StreamInterrupted,
+    ValidationFailed,
 )
 from ..providers.base import Provider
 from ..schemas import (
@@ -43,6 +54,11 @@ from .breaker import CircuitBreaker
 from .cost import estimate_input_tokens, estimate_output_tokens, price
 from .inputs import checked
 from .retry import RetryPolicy, all_failed
+from .selector import CatalogIndex
+
+# Analyses kept per router, and the longest prompt worth keeping: the key is the text.
+ANALYSIS_CACHE_SIZE = 4096
+ANALYSIS_CACHE_MAX_CHARS = 4096
 
 
 class Pool(Protocol):
@@ -76,11 +92,25 @@ class Router:
         )
         self._sleep = sleep
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._index = CatalogIndex.of(catalog)
+        self._analyses: OrderedDict[str, ComplexityAnalysis] = OrderedDict()
 
     # ------------------------------------------------------------------ choosing
 
     def analyse(self, text: str) -> ComplexityAnalysis:
-        return complexity.analyse(text)
+        """`complexity.analyse`, remembered for recent prompts of chat size. The same
+        prompt is often routed twice (a budget check, then the call; a retried step)."""
+        if not isinstance(text, str) or len(text) > ANALYSIS_CACHE_MAX_CHARS:
+            return complexity.analyse(text)
+        cache = self._analyses
+        found = cache.get(text)
+        if found is not None:
+            cache.move_to_end(text)
+            return found
+        found = cache[text] = complexity.analyse(text)
+        if len(cache) > ANALYSIS_CACHE_SIZE:
+            cache.popitem(last=False)
+        return found
 
     def decide(
         self,
@@ -88,10 +118,31 @@ class Router:
         constraints: Constraints | None = None,
         model: str | None = None,
     ) -> RoutingDecision:
-        """The model for `request` and its fallbacks; judged on the last user message."""
+        """The model for `request` and its fallbacks (at most `Settings.max_fallbacks`);
+        judged on the last user message."""
         request, constraints = checked(request, constraints, model)
         analysis = self.analyse(request.last_user_text)
-        return selector.select(analysis, self.catalog, constraints, request, model)
+        return self._bounded(
+            selector.select(analysis, self.catalog, constraints, request, model, index=self._index)
+        )
+
+    def _decide_to_call(
+        self, request: ModelRequest, constraints: Constraints | None, model: str | None
+    ) -> RoutingDecision:
+        """`decide` for checked inputs; a pin skips the analysis, which cannot change it."""
+        if selector.is_pin(model):
+            return selector.pinned(model, self.catalog, constraints, request)  # type: ignore[arg-type]
+        analysis = self.analyse(request.last_user_text)
+        return self._bounded(
+            selector.select(analysis, self.catalog, constraints, request, model, index=self._index)
+        )
+
+    def _bounded(self, decision: RoutingDecision) -> RoutingDecision:
+        """Cut the fallback chain to `Settings.max_fallbacks` models after the first."""
+        limit = self.settings.max_fallbacks
+        if len(decision.fallbacks) <= limit:
+            return decision
+        return decision.model_copy(update={"fallbacks": decision.fallbacks[:limit]})
 
     def breaker(self, model_id: str) -> CircuitBreaker:
         b = self._breakers.get(model_id)
@@ -113,20 +164,33 @@ class Router:
         request: ModelRequest,
         constraints: Constraints | None = None,
         model: str | None = None,
+        *,
+        deadline_s: float | None = None,
     ) -> Completion:
-        """Answer `request` with the first model of the chain that succeeds."""
+        """Answer `request` with the first model of the chain that succeeds, within
+        `deadline_s` (default `Settings.call_deadline_s`; None: each try's own limit only)."""
         request, constraints = checked(request, constraints, model)
-        decision = self.decide(request, constraints, model)
+        budget = self.settings.call_deadline_s if deadline_s is None else deadline_s
+        if budget is not None and not budget > 0:
+            raise ValidationFailed(f"deadline_s must be > 0, got {budget}", param="deadline_s")
+        decision = self._decide_to_call(request, constraints, model)
         started = self._clock()
+        ends = None if budget is None else started + budget
         attempts: list[Attempt] = []
         for spec in self._chain(decision):
             b = self.breaker(spec.id)
             for retry in range(self.retry.max_retries + 1):
+                limit = self._deadline_s(request, spec)
+                if ends is not None:
+                    left = ends - self._clock()
+                    if left <= 0:
+                        raise all_failed(attempts, deadline_s=budget)
+                    limit = min(limit, left)
                 if not self._admit(b, spec, retry, attempts):
                     break
                 t0 = self._clock()
                 try:
-                    async with asyncio.timeout(self._deadline_s(request, spec)):
+                    async with asyncio.timeout(limit):
                         resp = await self.pool.for_model(spec).complete(request, spec)
                 except (ProviderError, TimeoutError) as exc:
                     err = self._failed(b, spec, exc, t0, retry, attempts)
@@ -149,8 +213,10 @@ class Router:
                         finish_reason=resp.finish_reason,
                         simulated=resp.simulated or self._simulated(spec),
                     )
-                if not await self._wait_before_retry(err, retry):
+                if not await self._wait_before_retry(err, retry, ends):
                     break
+        if ends is not None and ends - self._clock() <= 0:
+            raise all_failed(attempts, deadline_s=budget)
         raise all_failed(attempts)
 
     async def stream(
@@ -161,7 +227,7 @@ class Router:
     ) -> AsyncIterator[StreamChunk | Completion]:
         """Yield text deltas as `StreamChunk`s, then one `Completion` with the totals."""
         request, constraints = checked(request, constraints, model)
-        decision = self.decide(request, _needing_streaming(constraints), model)
+        decision = self._decide_to_call(request, _needing_streaming(constraints), model)
         started = self._clock()
         attempts: list[Attempt] = []
         for spec in self._chain(decision):
@@ -299,9 +365,15 @@ class Router:
         """Seconds to wait before retrying the same model, or None to move on."""
         return self.retry.delay_s(err, retry)
 
-    async def _wait_before_retry(self, err: ProviderError, retry: int) -> bool:
+    async def _wait_before_retry(
+        self, err: ProviderError, retry: int, ends: float | None = None
+    ) -> bool:
+        """Wait out the backoff and say whether to retry; a wait that would outlast the
+        call's deadline is not started (the next model is tried in what time is left)."""
         wait = self.backoff_s(err, retry)
         if wait is None:
+            return False
+        if ends is not None and self._clock() + wait >= ends:
             return False
         await self._sleep(wait)
         return True

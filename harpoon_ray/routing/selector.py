@@ -17,6 +17,8 @@ The fallback chain is the rest of the chosen tier (cheapest first), then the tie
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..catalog import Catalog
@@ -33,8 +35,35 @@ from ..schemas import (
 from .cost import estimate_input_tokens
 
 AUTO_MODELS = frozenset({"harpoon/auto", "auto"})
+TIER_NAMES = frozenset(t.value for t in TIERS_IN_ORDER)
 # Constraints a cheaper or faster tier can meet where a better one cannot.
 _DOWNGRADABLE = frozenset({"max_cost_usd", "max_latency_s"})
+_NO_CONSTRAINTS = Constraints()
+
+
+class CatalogIndex:
+    """A catalog's models grouped by tier, once: every decision reads them, none regroups.
+
+    Groups keep the catalog's order (tiers by first appearance), which is the order ties
+    are broken in when naming the closest model of an unsatisfiable request.
+    """
+
+    _built: weakref.WeakKeyDictionary[Catalog, CatalogIndex] = weakref.WeakKeyDictionary()
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        groups: dict[Tier, list[ModelSpec]] = {}
+        for spec in catalog.models:
+            groups.setdefault(spec.tier, []).append(spec)
+        self.by_tier: dict[Tier, tuple[ModelSpec, ...]] = {t: tuple(g) for t, g in groups.items()}
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> CatalogIndex:
+        """The index of `catalog`, built on first use and kept while the catalog lives."""
+        index = cls._built.get(catalog)
+        if index is None:
+            index = cls._built[catalog] = cls(catalog)
+        return index
 
 
 @dataclass(frozen=True)
@@ -59,33 +88,73 @@ def estimate(
 ) -> Estimate:
     """Estimate `spec` on `request` and list the constraints it would break."""
     prompt = estimate_input_tokens(request) if prompt_tokens is None else prompt_tokens
-    cost = spec.cost(prompt, request.max_tokens)
-    latency = spec.expected_latency_s(request.max_tokens)
-    broken: dict[str, str] = {}
+    return _estimator(request, constraints, prompt)(spec)
+
+
+def _estimator(
+    request: ModelRequest, constraints: Constraints, prompt: int
+) -> Callable[[ModelSpec], Estimate]:
+    """`estimate` for one request, with what does not depend on the model worked out once."""
     c = constraints
-    if c.max_cost_usd is not None and cost > c.max_cost_usd:
-        broken["max_cost_usd"] = f"est. ${cost:.3g} > ${c.max_cost_usd:.3g}"
-    if c.max_latency_s is not None and latency > c.max_latency_s:
-        broken["max_latency_s"] = f"est. {latency:.2f}s > {c.max_latency_s:.2f}s"
-    if c.min_quality is not None and spec.quality < c.min_quality:
-        broken["min_quality"] = f"quality {spec.quality:.2f} < {c.min_quality:.2f}"
+    max_tokens = request.max_tokens
     needed = set(c.required_capabilities) | ({"json_mode"} if request.json_mode else set())
-    missing = sorted(cap for cap in needed if not getattr(spec.capabilities, cap))
-    if missing:
-        broken["required_capabilities"] = "lacks " + ", ".join(missing)
-    if prompt + request.max_tokens > spec.context_window:
-        broken["context_window"] = (
-            f"est. {prompt} prompt + {request.max_tokens} max tokens > {spec.context_window}"
-        )
-    return Estimate(spec, cost, latency, broken)
+    needed_sorted = sorted(needed)
+    total = prompt + max_tokens
+    max_cost, max_latency, min_quality = c.max_cost_usd, c.max_latency_s, c.min_quality
+
+    def one(spec: ModelSpec) -> Estimate:
+        cost = spec.cost(prompt, max_tokens)
+        latency = spec.expected_latency_s(max_tokens)
+        broken: dict[str, str] = {}
+        if max_cost is not None and cost > max_cost:
+            broken["max_cost_usd"] = f"est. ${cost:.3g} > ${max_cost:.3g}"
+        if max_latency is not None and latency > max_latency:
+            broken["max_latency_s"] = f"est. {latency:.2f}s > {max_latency:.2f}s"
+        if min_quality is not None and spec.quality < min_quality:
+            broken["min_quality"] = f"quality {spec.quality:.2f} < {min_quality:.2f}"
+        if needed_sorted:
+            caps = spec.capabilities
+            missing = [cap for cap in needed_sorted if not getattr(caps, cap)]
+            if missing:
+                broken["required_capabilities"] = "lacks " + ", ".join(missing)
+        if total > spec.context_window:
+            broken["context_window"] = (
+                f"est. {prompt} prompt + {max_tokens} max tokens > {spec.context_window}"
+            )
+        return Estimate(spec, cost, latency, broken)
+
+    return one
 
 
 def _rank(e: Estimate) -> tuple[float, float, str]:
     return (e.cost_usd, -e.spec.quality, e.spec.id)
 
 
-def _fitting(estimates: dict[Tier, list[Estimate]], tier: Tier) -> list[Estimate]:
-    return sorted((e for e in estimates.get(tier, []) if e.fits), key=_rank)
+class _Estimates:
+    """Each tier's estimates and fitting models, worked out only when first asked for:
+    a flagship request that fits never estimates the edge models."""
+
+    def __init__(self, index: CatalogIndex, request: ModelRequest, constraints: Constraints):
+        self._index = index
+        self._one = _estimator(request, constraints, estimate_input_tokens(request))
+        self._by_tier: dict[Tier, list[Estimate]] = {}
+        self._fitting: dict[Tier, list[Estimate]] = {}
+
+    def of(self, tier: Tier) -> list[Estimate]:
+        found = self._by_tier.get(tier)
+        if found is None:
+            found = self._by_tier[tier] = [self._one(m) for m in self._index.by_tier.get(tier, ())]
+        return found
+
+    def fitting(self, tier: Tier) -> list[Estimate]:
+        found = self._fitting.get(tier)
+        if found is None:
+            found = self._fitting[tier] = sorted((e for e in self.of(tier) if e.fits), key=_rank)
+        return found
+
+    def every_tier(self) -> dict[Tier, list[Estimate]]:
+        """All estimates, tiers in the catalog's order."""
+        return {t: self.of(t) for t in self._index.by_tier}
 
 
 def select(
@@ -94,29 +163,31 @@ def select(
     constraints: Constraints | None,
     request: ModelRequest,
     model: str | None = None,
+    *,
+    index: CatalogIndex | None = None,
 ) -> RoutingDecision:
-    """Choose the model for `request`; see the module docstring for the order."""
-    constraints = constraints or Constraints()
-    prompt = estimate_input_tokens(request)
-    estimates: dict[Tier, list[Estimate]] = {}
-    for spec in catalog.models:
-        estimates.setdefault(spec.tier, []).append(estimate(spec, request, constraints, prompt))
+    """Choose the model for `request`; see the module docstring for the order.
 
-    if model is not None and model not in AUTO_MODELS and model not in _tier_names():
-        return _pinned(model, analysis, catalog, constraints, request)
+    `index` is `CatalogIndex.of(catalog)`, passed by a caller that keeps it (the Router).
+    """
+    constraints = constraints or _NO_CONSTRAINTS
+    if is_pin(model):
+        return pinned(model, catalog, constraints, request, analysis)
 
-    needed = Tier(model) if model in _tier_names() else analysis.tier
-    why = f"asked for the {needed.value} tier" if model in _tier_names() else analysis.reason
+    estimates = _Estimates(index or CatalogIndex.of(catalog), request, constraints)
+    asked_tier = model in TIER_NAMES
+    needed = Tier(model) if asked_tier else analysis.tier
+    why = f"asked for the {needed.value} tier" if asked_tier else analysis.reason
     above = [t for t in TIERS_IN_ORDER if t.rank >= needed.rank]
     below = [t for t in reversed(TIERS_IN_ORDER) if t.rank < needed.rank]
-    chosen_tier: Tier | None = next((t for t in above if _fitting(estimates, t)), None)
+    chosen_tier: Tier | None = next((t for t in above if estimates.fitting(t)), None)
     note = ""
     if chosen_tier is not None and chosen_tier is not needed:
         note = f"; no {needed.value} model meets the constraints, moved up to {chosen_tier.value}"
     if chosen_tier is None:
-        blocking = {k for t in above for e in estimates.get(t, []) for k in e.violations}
+        blocking = {k for t in above for e in estimates.of(t) for k in e.violations}
         if blocking and blocking <= _DOWNGRADABLE:
-            chosen_tier = next((t for t in below if _fitting(estimates, t)), None)
+            chosen_tier = next((t for t in below if estimates.fitting(t)), None)
             if chosen_tier is not None:
                 limits = " and ".join(sorted(blocking))
                 note = (
@@ -124,14 +195,14 @@ def select(
                     f"moved down to {chosen_tier.value}"
                 )
     if chosen_tier is None:
-        raise _unsatisfiable(estimates, constraints)
+        raise _unsatisfiable(estimates.every_tier(), constraints)
 
-    ranked = _fitting(estimates, chosen_tier)
+    ranked = estimates.fitting(chosen_tier)
     best = ranked[0]
     chain = [e.spec.id for e in ranked[1:]]
     for t in TIERS_IN_ORDER:
         if t.rank > chosen_tier.rank:
-            chain += [e.spec.id for e in _fitting(estimates, t)]
+            chain += [e.spec.id for e in estimates.fitting(t)]
     return RoutingDecision(
         model=best.spec.id,
         tier=chosen_tier,
@@ -143,18 +214,25 @@ def select(
     )
 
 
-def _tier_names() -> frozenset[str]:
-    return frozenset(t.value for t in TIERS_IN_ORDER)
+def is_pin(model: str | None) -> bool:
+    """Whether `model` names one model (a catalog id, known or not), not a tier or auto."""
+    return model is not None and model not in AUTO_MODELS and model not in TIER_NAMES
 
 
-def _pinned(
+def pinned(
     model: str,
-    analysis: ComplexityAnalysis,
     catalog: Catalog,
-    constraints: Constraints,
+    constraints: Constraints | None,
     request: ModelRequest,
+    analysis: ComplexityAnalysis | None = None,
 ) -> RoutingDecision:
-    """A model asked for by id: used as is, no fallback, but never against a constraint."""
+    """A model asked for by id: used as is, no fallback, but never against a constraint.
+
+    The choice does not depend on the prompt, so `analysis` is only a record: the router
+    leaves it out on its call path, where analysing every pinned sub-agent's prompt would
+    cost more than the rest of the decision.
+    """
+    constraints = constraints or _NO_CONSTRAINTS
     if model not in catalog:
         raise NotFound(
             f"unknown model {model!r}: use a catalog id (see `harpoon models`), a tier name "
@@ -176,7 +254,8 @@ def _pinned(
         analysis=analysis,
         estimated_cost_usd=e.cost_usd,
         estimated_latency_s=e.latency_s,
-        reason=f"pinned to {model} by the caller (complexity alone: {analysis.reason})",
+        reason=f"pinned to {model} by the caller"
+        + (f" (complexity alone: {analysis.reason})" if analysis is not None else ""),
     )
 
 
