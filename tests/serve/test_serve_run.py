@@ -1,0 +1,91 @@
+"""`serve run serve_config.yaml`, Ray's own way to start the app, works as shipped."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+pytestmark = pytest.mark.serve
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 150
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_run_with_the_shipped_config_answers_health() -> None:
+    """The repository's serve_config.yaml, run by the `serve` CLI in its own Ray instance
+    (own temp dir, own port), serves /api/health and /v1/models; Ctrl-C stops it."""
+    config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
+    port = _free_port()
+    config["http_options"]["port"] = port
+    work = Path(tempfile.mkdtemp(prefix="hsr", dir="/tmp"))  # short: Ray's socket paths
+    (work / "serve_config.yaml").write_text(yaml.safe_dump(config))
+    env = {
+        **os.environ,
+        "RAY_TMPDIR": str(work),  # its own ray_current_cluster: nobody attaches to it
+        "HARPOON_DATA_DIR": str(work / "data"),
+        "HARPOON_SIMULATED_SPEED": "0.01",
+    }
+    env.pop("RAY_ADDRESS", None)
+    serve_cli = Path(sys.executable).with_name("serve")
+    proc = subprocess.Popen(
+        [str(serve_cli), "run", "--address", "local", str(work / "serve_config.yaml")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        health = _wait_for(f"http://127.0.0.1:{port}/api/health", proc)
+        assert health["ray"]["initialized"] is True
+        assert health["routing"]["ok"] is True
+        models = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=30).json()
+        assert any(m["id"] == "harpoon/auto" for m in models["data"])
+    finally:
+        _stop(proc)
+    assert proc.returncode is not None
+
+
+def _wait_for(url: str, proc: subprocess.Popen) -> dict:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"serve run exited early with {proc.returncode}"
+        try:
+            r = httpx.get(url, timeout=5)
+            if r.status_code == 200:
+                return r.json()
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"{url} did not answer within {START_TIMEOUT_S}s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Ctrl-C first (serve run then shuts Serve and its Ray down), then its group by PID."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # any Ray process it left in its group
