@@ -237,7 +237,9 @@ class Orchestrator:
         """The covenant once it has ended, or as it is when `timeout_s` runs out."""
         await self._start()
         cov = await self._covenant(covenant_id)
-        if not cov.status.terminal:
+        # A run still in `_runs` may already say "completed" in memory while its last
+        # events are being committed: wait for `_finish`, so what we return is stored.
+        if not cov.status.terminal or covenant_id in self._runs:
             done = self._finished.setdefault(covenant_id, asyncio.Event())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), timeout_s)
