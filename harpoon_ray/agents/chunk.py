@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import ray
@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from ..errors import HarpoonError
 from ..patterns.local import action_payload
 from ..patterns.runtime import SubAgentResult, SubAgentSpec
+from ..patterns.streaming import stream_completion, token_payload
 from ..routing.router import Router
 from ..schemas import (
     AgentAction,
@@ -85,7 +86,8 @@ class Chunk:
     """The sub-agents of one chunk and the buffer of what they did since the last batch.
 
     Runs inside a chunk task, or on the orchestrator's own loop for tiny fan-outs (then
-    with the orchestrator's router)."""
+    with the orchestrator's router, and `on_tokens`, awaited after each batch of an
+    answer's tokens, commits them at once instead of with the next batch)."""
 
     def __init__(
         self,
@@ -93,7 +95,9 @@ class Chunk:
         tenant_id: str,
         constraints: Constraints,
         router: Router | None = None,
+        on_tokens: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        self.on_tokens = on_tokens
         self.router = router or build_router(config)
         self.tenant_id = tenant_id
         self.constraints = constraints
@@ -134,7 +138,16 @@ class Chunk:
         self.emit(aid, EventType.PROGRESS, {"progress": 0.1, "stage": "calling model"}, "p10")
         self.row(row)
         try:
-            completion = await self.router.complete(spec.request, self.constraints, spec.model)
+            if spec.stream:
+                completion = await stream_completion(
+                    self.router,
+                    spec.request,
+                    self.constraints,
+                    spec.model,
+                    lambda delta, at: self._tokens(aid, delta, at),
+                )
+            else:
+                completion = await self.router.complete(spec.request, self.constraints, spec.model)
         except HarpoonError as exc:
             self._failed(row, exc.message, exc.error_type, getattr(exc, "attempts", []))
             return
@@ -162,6 +175,11 @@ class Chunk:
         self.results.append(
             SubAgentResult(agent_id=aid, ok=True, output=completion.text, completion=slim)
         )
+
+    async def _tokens(self, aid: str, delta: str, at: int) -> None:
+        self.emit(aid, EventType.TOKEN, token_payload(delta, at), f"token@{at}")
+        if self.on_tokens is not None:
+            await self.on_tokens()
 
     def _failed(self, row: AgentExecution, message: str, error_type: str, attempts: list) -> None:
         aid = row.agent_id

@@ -66,6 +66,7 @@ class OrchestrationRuntime:
         self._emitted: Counter[tuple[str, str]] = Counter()
         self._done: dict[str, SubAgentResult] = {}
         self._recorded: set[str] = set()
+        self._streamed: dict[str, int] = {}  # answer agents: characters of tokens logged
         self.chunks: dict[int, dict[str, Any]] = {}  # running chunks: agents, pid, attempts
         self.generators: list[Any] = []
         self.running_agents = 0
@@ -77,6 +78,7 @@ class OrchestrationRuntime:
     async def load(self) -> None:
         """Take back the sub-agents a previous run of this covenant completed."""
         self._done = await self.shard.completed_results(self.covenant.id)
+        self._streamed = await self.shard.streamed_chars(self.covenant.id)
 
     # ------------------------------------------------------------------ Runtime
 
@@ -182,6 +184,14 @@ class OrchestrationRuntime:
             self.covenant.constraints,
             router=self.shard.router,
         )
+
+        async def commit_tokens() -> None:
+            """An answer's tokens are worth showing now: commit them (and what came
+            before) at once; the stream waits for it, so batches follow the writes."""
+            self._apply(chunk.take(os.getpid()), info, found)
+            await self.log.flush()
+
+        chunk.on_tokens = commit_tokens
         tasks = {asyncio.create_task(chunk.run_agent(s)) for s in specs}
         try:
             while True:
@@ -197,6 +207,10 @@ class OrchestrationRuntime:
         info["pid"] = batch.pid
         cid = self.covenant.id
         for aid, type, payload, dkey in batch.events:
+            if type == EventType.TOKEN:
+                payload, dkey = self._fresh_tokens(aid, payload)
+                if payload is None:
+                    continue
             self.log.append(cid, EventType(type), aid, payload, key=dkey)
         if batch.agents:
             self.log.stage(agents=batch.agents)
@@ -206,6 +220,20 @@ class OrchestrationRuntime:
             if result.ok:
                 self._done[result.agent_id] = result
         info["done"] += len(batch.results)
+
+    def _fresh_tokens(self, aid: str, payload: dict[str, Any]) -> tuple[dict | None, str]:
+        """The part of a token batch the log does not have yet (an answer streamed again
+        after a restart or a retried chunk), keyed by where it starts: no gap, no double."""
+        delta, at = payload.get("delta", ""), int(payload.get("at", 0))
+        have = self._streamed.get(aid, 0)
+        end = at + len(delta)
+        if end <= have:
+            return None, ""
+        if at < have:
+            delta, at = delta[have - at :], have
+            payload = {**payload, "delta": delta, "at": at}
+        self._streamed[aid] = end
+        return payload, f"{aid}/token@{at}"
 
     def _lost(self, specs: Sequence[SubAgentSpec], found: dict, why: str) -> None:
         """Agents a chunk never reported on are failed, once, in the log too."""

@@ -192,6 +192,16 @@ class Orchestrator:
             )
         return out
 
+    async def streamed_chars(self, covenant_id: str) -> dict[str, int]:
+        """How much of each answer agent's reply its token events already hold."""
+        rows = await self.store.query(
+            "SELECT agent_id, max(CAST(json_extract(payload, '$.at') AS BIGINT) "
+            "+ length(json_extract_string(payload, '$.delta'))) FROM events "
+            "WHERE covenant_id = ? AND type = 'agent.token' GROUP BY agent_id",
+            [covenant_id],
+        )
+        return {aid: int(n or 0) for aid, n in rows}
+
     # ------------------------------------------------------------------ reads
 
     async def _covenant(self, covenant_id: str) -> Covenant:

@@ -85,6 +85,7 @@ async def _synthesize(rt: Runtime, titled: Sequence[tuple[str, SubAgentResult]])
         title="Synthesis",
         thought=f"Combining {len(titled)} sub-agents' results into one answer.",
         request=prompts.synthesize(rt.covenant, digest(titled)),
+        stream=True,
     )
     result = await run_one(rt, task)
     if result is not None and result.ok:

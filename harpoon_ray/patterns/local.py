@@ -26,6 +26,7 @@ from ..schemas import (
 )
 from .budget import Budget
 from .runtime import SubAgentResult, SubAgentSpec
+from .streaming import stream_completion, token_payload
 
 OnEvent = Callable[[Event], Awaitable[None] | None]
 
@@ -83,11 +84,22 @@ class LocalRuntime:
                 await out
 
     async def complete(
-        self, agent_id: str, request: ModelRequest, model: str | None = None
+        self, agent_id: str, request: ModelRequest, model: str | None = None, stream: bool = False
     ) -> Completion:
+        """`stream`: the answer's call, its tokens logged as batched agent.token events."""
         self.model_calls += 1
+        constraints = self.covenant.constraints
         try:
-            completion = await self.router.complete(request, self.covenant.constraints, model)
+            if stream:
+
+                async def tokens(delta: str, at: int) -> None:
+                    await self.emit(EventType.TOKEN, agent_id, token_payload(delta, at))
+
+                completion = await stream_completion(
+                    self.router, request, constraints, model, tokens
+                )
+            else:
+                completion = await self.router.complete(request, constraints, model)
         except AllModelsFailed as exc:
             await self.emit(
                 EventType.ACTION,
@@ -141,7 +153,7 @@ class LocalRuntime:
             await self.emit(EventType.THOUGHT, aid, {"text": spec.thought})
         await self.emit(EventType.PROGRESS, aid, {"progress": 0.1, "stage": "calling model"})
         try:
-            completion = await self.complete(aid, spec.request, spec.model)
+            completion = await self.complete(aid, spec.request, spec.model, spec.stream)
         except HarpoonError as exc:
             agent.status, agent.progress = AgentStatus.FAILED, 1.0
             agent.actions.append(

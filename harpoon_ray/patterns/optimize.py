@@ -37,6 +37,8 @@ class Best:
 
 
 def _drafts(rt: Runtime, rnd: int, width: int, best: Best | None) -> list[Task]:
+    """One draft per round streams its tokens: it is the answer being written (the chat
+    shows each round's draft; the best one is the result). Several at once do not."""
     cov = rt.covenant
     if best is None:
         return [
@@ -46,6 +48,7 @@ def _drafts(rt: Runtime, rnd: int, width: int, best: Best | None) -> list[Task]:
                 title=f"Draft {i + 1}, round {rnd}",
                 thought="Writing a first draft of the whole answer.",
                 request=prompts.work(cov, "Draft", cov.query, take=i),
+                stream=width == 1,
             )
             for i in range(width)
         ]
@@ -56,6 +59,7 @@ def _drafts(rt: Runtime, rnd: int, width: int, best: Best | None) -> list[Task]:
             title=f"Draft {i + 1}, round {rnd}",
             thought=f"Improving the best draft (score {best.score:.2f}) against its critique.",
             request=prompts.improve(cov, best.text, best.critique, take=i),
+            stream=width == 1,
         )
         for i in range(width)
     ]

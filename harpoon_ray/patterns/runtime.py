@@ -25,6 +25,9 @@ class SubAgentSpec(BaseModel):
     thought: str = Field(default="", description="What it plans to do and why.")
     request: ModelRequest
     model: str | None = Field(default=None, description="Catalog id, tier, or None to route.")
+    stream: bool = Field(
+        default=False, description="The covenant's answer: stream its tokens as agent.token."
+    )
 
 
 class SubAgentResult(BaseModel):

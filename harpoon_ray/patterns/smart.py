@@ -22,6 +22,7 @@ async def run(rt: Runtime) -> str:
         thought="One call to the model the router picks for this query; it falls back if "
         "that model fails.",
         request=prompts.answer(cov),
+        stream=True,
     )
     result = await run_one(rt, task)
     if result is None:

@@ -38,6 +38,7 @@ class Task:
     request: ModelRequest
     model: str | None = None
     section: str = ""
+    stream: bool = False  # the answer itself: its tokens go out as they come
 
 
 def plan_payload(cov: Covenant, width: int) -> dict[str, Any]:
@@ -66,6 +67,7 @@ def _spec(rt: Runtime, task: Task, model: str | None) -> SubAgentSpec:
         thought=task.thought,
         request=task.request,
         model=model,
+        stream=task.stream,
     )
 
 

@@ -14,7 +14,14 @@ from harpoon_ray.patterns import LocalRuntime, draft_covenant
 from harpoon_ray.providers.registry import ProviderPool
 from harpoon_ray.providers.simulated import SimulatedProvider
 from harpoon_ray.routing.router import Router
-from harpoon_ray.schemas import Covenant, ModelRequest, ModelSpec, ProviderResponse, QueryRequest
+from harpoon_ray.schemas import (
+    Covenant,
+    ModelRequest,
+    ModelSpec,
+    ProviderResponse,
+    QueryRequest,
+    StreamChunk,
+)
 from harpoon_ray.settings import Settings
 
 
@@ -71,8 +78,25 @@ class PurposeProvider:
             simulated=True,
         )
 
-    def stream(self, request: ModelRequest, model: ModelSpec) -> AsyncIterator[Any]:
-        return self.inner.stream(request, model)
+    async def stream(self, request: ModelRequest, model: ModelSpec) -> AsyncIterator[Any]:
+        """The scripted reply in pieces of a few words, or the simulated stream."""
+        self.calls.append(request)
+        text = self._scripted(request)
+        if text is None:
+            async for chunk in self.inner.stream(request, model):
+                yield chunk
+            return
+        words = text.split(" ")
+        for i in range(0, len(words), 4):
+            piece = " ".join(words[i : i + 4])
+            yield StreamChunk(delta=piece if i == 0 else " " + piece, simulated=True)
+        yield StreamChunk(
+            done=True,
+            input_tokens=len(request.prompt_text) // 4 + 1,
+            output_tokens=len(text) // 4 + 1,
+            finish_reason="stop",
+            simulated=True,
+        )
 
     async def aclose(self) -> None:
         await self.inner.aclose()

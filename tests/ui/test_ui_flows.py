@@ -189,11 +189,6 @@ def test_a_websocket_closed_by_the_server_mid_run_ends_with_the_same_tree(
     assert list(dropped.problems) == list(steady.problems) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no layer emits agent.token events yet (patterns call Router.complete, not "
-    "Router.stream); strict, so this turns red the day tokens stream and the mark must go",
-)
 def test_tokens_show_before_the_answer_completes(page: Any) -> None:
     """The answer grows token by token while it streams, before the covenant completes."""
     page.add_init_script(RECORDER)
