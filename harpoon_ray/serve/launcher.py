@@ -24,13 +24,17 @@ APP_NAME = "harpoon"
 class Ingress(StrEnum):
     """How HTTP reaches the Gateway replicas (see serve_config.yaml for the measurements)."""
 
-    PROXY = "proxy"  # Serve's proxy actor: the default, ~7-10 ms of CPU per request here
+    PROXY = "proxy"  # Serve's proxy actor: ~7-10 ms of CPU per request here
+    DIRECT = "direct"  # RAY_SERVE_THROUGHPUT_OPTIMIZED: the replica serves HTTP itself
     HAPROXY = "haproxy"  # bundled HAProxy in front of the replicas' own ports
 
 
 INGRESS_ENV: dict[Ingress, dict[str, str]] = {
     Ingress.PROXY: {},
-    Ingress.HAPROXY: {"RAY_SERVE_ENABLE_HA_PROXY": "1"},
+    Ingress.DIRECT: {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"},
+    # HAProxy in front, and user code on the replica's own loop (no thread hop per
+    # ASGI message: that hop made each WebSocket frame cost milliseconds).
+    Ingress.HAPROXY: {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"},
 }
 
 
@@ -70,6 +74,7 @@ def running(
     os.environ.update(ingress_env(ingress))
     harpoon_env = {k: v for k, v in os.environ.items() if k.startswith("HARPOON_")}
     ray.init(
+        address="local",  # always a fresh instance: ingress switches apply only at start
         namespace=settings.namespace,
         include_dashboard=False,
         runtime_env={"env_vars": harpoon_env},
@@ -103,3 +108,23 @@ def run(host: str | None = None, port: int | None = None, **kwargs: Any) -> None
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m harpoon_ray.serve.launcher [--port P] [--ingress haproxy] [--args JSON]`."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m harpoon_ray.serve.launcher")
+    parser.add_argument("--host", default=None, help="default: HARPOON_HOST (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="default: HARPOON_PORT (8000)")
+    parser.add_argument(
+        "--ingress", default=Ingress.PROXY.value, choices=[i.value for i in Ingress]
+    )
+    parser.add_argument("--args", default="{}", help="build_app args as JSON")
+    ns = parser.parse_args(argv)
+    run(ns.host, ns.port, args=json.loads(ns.args), ingress=ns.ingress)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+"""Gateway overhead: /v1/chat/completions through Harpoon against the same request sent
+straight to the test server (zero latency), at 1, 10, 100 and 1,000 concurrent clients.
+
+    .venv/bin/python benchmarks/bench_gateway.py [--quick] [--modes proxy,haproxy]
+                                                 [--litellm /tmp/litellm-venv/bin/litellm]
+
+Every server runs in its own process on a loopback port and is stopped by its PID:
+the test server, Harpoon (`python -m harpoon_ray.serve.launcher`, its own Ray, one run
+per ingress mode) and LiteLLM's proxy when its venv exists. The load generator is one
+aiohttp process. Results: benchmarks/results/gateway.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "gateway.json"
+PY = sys.executable
+BODY = {
+    "messages": [{"role": "user", "content": "Say hello in five words."}],
+    "max_tokens": 16,
+}
+LEVELS = (1, 10, 100, 1000)
+FULL = {1: 500, 10: 4000, 100: 6000, 1000: 6000}
+QUICK = {1: 200, 10: 1000, 100: 2000, 1000: 3000}
+LEVEL_CAP_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("RAY_ADDRESS", None)
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGINT (clean shutdown), then SIGKILL to the process group it leads."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=60)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+async def wait_ready(url: str, body: dict, proc: subprocess.Popen, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}")
+            try:
+                async with s.post(url, json=body) as r:
+                    if r.status == 200:
+                        await r.read()
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(1)
+    raise TimeoutError(f"{url} not ready after {timeout_s}s")
+
+
+async def load(url: str, body: dict, clients: int, total: int) -> dict:
+    """`clients` workers share `total` requests; stops early after LEVEL_CAP_S."""
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    left = total
+    stop_at = time.monotonic() + LEVEL_CAP_S
+    payload = json.dumps(body).encode()
+    headers = {"content-type": "application/json", "authorization": "Bearer bench"}
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=30)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal left
+        while left > 0 and time.monotonic() < stop_at:
+            left -= 1
+            t0 = time.perf_counter()
+            try:
+                async with session.post(url, data=payload, headers=headers) as r:
+                    await r.read()
+                    ok = r.status == 200
+                    kind = str(r.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                ok, kind = False, type(exc).__name__
+            if ok:
+                latencies.append(time.perf_counter() - t0)
+            else:
+                errors[kind] = errors.get(kind, 0) + 1
+
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "clients": clients,
+        "requests": len(latencies) + sum(errors.values()),
+        "ok": len(latencies),
+        "errors": errors,
+        "elapsed_s": round(elapsed, 3),
+        "rps": round(len(latencies) / elapsed, 1) if elapsed else 0.0,
+        "p50_ms": round(pct(latencies, 50) * 1000, 3),
+        "p99_ms": round(pct(latencies, 99) * 1000, 3),
+    }
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))]
+
+
+async def sweep(name: str, url: str, body: dict, sizes: dict[int, int]) -> list[dict]:
+    rows = []
+    for clients in LEVELS:
+        await load(url, body, min(clients, 10), 50)  # warm connections and caches
+        row = await load(url, body, clients, sizes[clients])
+        row["target"] = name
+        rows.append(row)
+        print(
+            f"  {name:<16} {clients:>5} clients: {row['rps']:>8} req/s  p50 {row['p50_ms']:>8} ms"
+            f"  p99 {row['p99_ms']:>8} ms  errors {row['errors']}",
+            flush=True,
+        )
+    return rows
+
+
+def with_overhead(rows: list[dict], direct: list[dict]) -> list[dict]:
+    base = {r["clients"]: r for r in direct}
+    for r in rows:
+        b = base[r["clients"]]
+        r["added_p50_ms"] = round(r["p50_ms"] - b["p50_ms"], 3)
+        r["added_p99_ms"] = round(r["p99_ms"] - b["p99_ms"], 3)
+    return rows
+
+
+async def bench_harpoon(mode: str, upstream: str, sizes: dict[int, int], args: dict) -> list[dict]:
+    port = free_port()
+    tmp = tempfile.mkdtemp(prefix="hbg", dir="/tmp")
+    env = {"RAY_TMPDIR": tmp, "HARPOON_DATA_DIR": f"{tmp}/data"}
+    app_args = {"test_server_url": upstream, **args}
+    proc = start(
+        [
+            PY,
+            "-m",
+            "harpoon_ray.serve.launcher",
+            "--port",
+            str(port),
+            "--ingress",
+            mode,
+            "--args",
+            json.dumps(app_args),
+        ],
+        env,
+    )
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    body = {**BODY, "model": "harpoon/auto"}
+    try:
+        await wait_ready(url, body, proc)
+        return await sweep(f"harpoon-{mode}", url, body, sizes)
+    finally:
+        stop(proc)
+
+
+async def bench_litellm(binary: str, upstream: str, sizes: dict[int, int]) -> list[dict] | str:
+    if not os.path.exists(binary):  # noqa: ASYNC240 (once, before any load)
+        return f"not run: {binary} not found (LiteLLM did not install from PyPI here)"
+    port = free_port()
+    cfg = Path(tempfile.mkdtemp(prefix="hll", dir="/tmp")) / "litellm.yaml"
+    cfg.write_text(
+        json.dumps(
+            {
+                "model_list": [
+                    {
+                        "model_name": "bench",
+                        "litellm_params": {
+                            "model": "openai/gpt-4o",
+                            "api_base": upstream + "/v1",
+                            "api_key": "test",
+                        },
+                    }
+                ],
+                "litellm_settings": {"drop_params": True},
+            }
+        )
+    )
+    proc = start(
+        [binary, "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)],
+        {"LITELLM_LOG": "ERROR"},
+    )
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    body = {**BODY, "model": "bench"}
+    try:
+        await wait_ready(url, body, proc)
+        return await sweep("litellm", url, body, sizes)
+    except (RuntimeError, TimeoutError) as exc:
+        return f"not run: {exc}"
+    finally:
+        stop(proc)
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--modes", default="proxy,haproxy")
+    ap.add_argument("--replicas", type=int, default=1)
+    ap.add_argument("--remote-router", action="store_true", help="/v1 via the ModelRouter")
+    ap.add_argument("--litellm", default="/tmp/litellm-venv/bin/litellm")
+    ns = ap.parse_args()
+    sizes = QUICK if ns.quick else FULL
+    up_port = free_port()
+    upstream_proc = start([PY, "-m", "harpoon_ray.testing.server", "--port", str(up_port)])
+    upstream = f"http://127.0.0.1:{up_port}"
+    args = {"gateway": {"num_replicas": ns.replicas}, "v1_in_process": not ns.remote_router}
+    result: dict = {"quick": ns.quick, "cpus": os.cpu_count(), "app_args": args, "runs": {}}
+    try:
+        await wait_ready(upstream + "/v1/chat/completions", {**BODY, "model": "m"}, upstream_proc)
+        print("direct to the test server", flush=True)
+        direct = await sweep(
+            "direct", upstream + "/v1/chat/completions", {**BODY, "model": "m"}, sizes
+        )
+        result["runs"]["direct"] = direct
+        for mode in [m for m in ns.modes.split(",") if m]:
+            print(f"harpoon, ingress {mode}", flush=True)
+            rows = await bench_harpoon(mode, upstream, sizes, args)
+            result["runs"][f"harpoon-{mode}"] = with_overhead(rows, direct)
+        print("litellm proxy", flush=True)
+        lite = await bench_litellm(ns.litellm, upstream, sizes)
+        result["runs"]["litellm"] = with_overhead(lite, direct) if isinstance(lite, list) else lite
+    finally:
+        stop(upstream_proc)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
