@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..schemas import AgentExecution, Covenant, Event, EventType
-from .store import Store, WriteBatch
+from .store import Store, WriteBatch, fast_event
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +116,9 @@ class EventLog:
             st.keys.add(key)
         seq = st.next_seq
         st.next_seq += 1
-        event = Event.model_construct(
-            seq=seq,
-            ts=time.time(),
-            type=EventType(type),
-            covenant_id=covenant_id,
-            tenant_id=st.tenant_id,
-            agent_id=agent_id,
-            payload=payload or {},
+        kind = type if type.__class__ is EventType else EventType(type)
+        event = fast_event(
+            seq, time.time(), kind, covenant_id, st.tenant_id, agent_id, payload or {}
         )
         self._pending.events.append((event, key))
         self._kick()

@@ -25,7 +25,7 @@ from ..patterns.budget import Budget
 from ..patterns.local import action_payload
 from ..patterns.runtime import SubAgentResult, SubAgentSpec
 from ..schemas import Completion, Covenant, EventType, ModelRequest
-from .chunk import Chunk, ChunkBatch, run_chunk
+from .chunk import Chunk, ChunkBatch, encode, run_chunk
 
 if TYPE_CHECKING:
     from .orchestrator import Orchestrator
@@ -160,7 +160,7 @@ class OrchestrationRuntime:
             await self._inline(specs, info, found)
             return None
         gen = run_chunk.options(name=f"chunk:{self.covenant.id}").remote(
-            self.shard.config, self.covenant.tenant_id, self.covenant.constraints, specs
+            self.shard.config, self.covenant.tenant_id, self.covenant.constraints, encode(specs)
         )
         self.generators.append(gen)
         try:

@@ -19,12 +19,49 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
+from pydantic_core import to_json
 
 from ..errors import ConfigError
-from ..schemas import AgentExecution, Covenant, Event
+from ..schemas import AgentExecution, Covenant, Event, EventType
 from .migrations import migrate
 
 T = TypeVar("T")
+
+_EVENT_FIELDS = frozenset(Event.model_fields)
+
+
+def fast_event(
+    seq: int,
+    ts: float,
+    type: EventType,
+    covenant_id: str,
+    tenant_id: str,
+    agent_id: str | None,
+    payload: dict[str, Any],
+) -> Event:
+    """An `Event` from fields this layer produced or stored itself, without validation.
+
+    `model_construct` still walks every field's default (~40 µs an event here); a fan-out
+    of 10,000 sub-agents logs 60,000 events, so this fills the instance directly.
+    """
+    e = Event.__new__(Event)
+    object.__setattr__(
+        e,
+        "__dict__",
+        {
+            "seq": seq,
+            "ts": ts,
+            "type": type,
+            "covenant_id": covenant_id,
+            "tenant_id": tenant_id,
+            "agent_id": agent_id,
+            "payload": payload,
+        },
+    )
+    object.__setattr__(e, "__pydantic_fields_set__", set(_EVENT_FIELDS))
+    object.__setattr__(e, "__pydantic_extra__", None)
+    object.__setattr__(e, "__pydantic_private__", None)
+    return e
 
 
 @dataclass
@@ -39,6 +76,12 @@ class WriteBatch:
 
     def __bool__(self) -> bool:
         return bool(self.covenants or self.agents or self.events or self.messages or self.metrics)
+
+
+def _json(value: Any) -> str:
+    """JSON text through pydantic-core: several times faster than `json.dumps` on the
+    60,000 payloads of a large fan-out, and it takes models (an agent's actions) as is."""
+    return to_json(value).decode()
 
 
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
@@ -164,8 +207,8 @@ class Store:
                 a.role,
                 a.title,
                 str(a.status),
-                json.dumps(a.thoughts),
-                json.dumps([x.model_dump(mode="json") for x in a.actions]),
+                _json(a.thoughts),
+                _json(a.actions),
                 a.output,
                 a.model,
                 a.input_tokens,
@@ -196,7 +239,7 @@ class Store:
                 str(e.type),
                 e.agent_id,
                 key,
-                json.dumps(e.payload),
+                _json(e.payload),
             )
             for e, key in events
         ]
@@ -302,15 +345,7 @@ class Store:
             [covenant_id, after, limit],
         )
         return [
-            Event(
-                seq=r[0],
-                ts=r[1],
-                type=r[2],
-                covenant_id=r[3],
-                tenant_id=r[4],
-                agent_id=r[5],
-                payload=json.loads(r[6]),
-            )
+            fast_event(r[0], r[1], EventType(r[2]), r[3], r[4], r[5], json.loads(r[6]))
             for r in rows
         ]
 
