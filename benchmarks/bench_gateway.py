@@ -38,6 +38,7 @@ LEVELS = (1, 10, 100, 1000)
 FULL = {1: 500, 10: 4000, 100: 6000, 1000: 6000}
 QUICK = {1: 200, 10: 1000, 100: 2000, 1000: 3000}
 LEVEL_CAP_S = 60.0
+LITELLM_KEY = "sk-bench-loopback-only"
 
 
 def free_port() -> int:
@@ -94,7 +95,8 @@ async def load(url: str, body: dict, clients: int, total: int) -> dict:
     left = total
     stop_at = time.monotonic() + LEVEL_CAP_S
     payload = json.dumps(body).encode()
-    headers = {"content-type": "application/json", "authorization": "Bearer bench"}
+    # LiteLLM's proxy refuses to start without a master key; the others ignore it.
+    headers = {"content-type": "application/json", "authorization": f"Bearer {LITELLM_KEY}"}
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=30)
 
@@ -214,7 +216,7 @@ async def bench_litellm(binary: str, upstream: str, sizes: dict[int, int]) -> li
     )
     proc = start(
         [binary, "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)],
-        {"LITELLM_LOG": "ERROR"},
+        {"LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": LITELLM_KEY},
     )
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     body = {**BODY, "model": "bench"}
@@ -240,7 +242,13 @@ async def main() -> None:
     upstream_proc = start([PY, "-m", "harpoon_ray.testing.server", "--port", str(up_port)])
     upstream = f"http://127.0.0.1:{up_port}"
     args = {"gateway": {"num_replicas": ns.replicas}, "v1_in_process": not ns.remote_router}
-    result: dict = {"quick": ns.quick, "cpus": os.cpu_count(), "app_args": args, "runs": {}}
+    result: dict = {
+        "quick": ns.quick,
+        "cpus": os.cpu_count(),
+        "load_avg_at_start": os.getloadavg(),
+        "app_args": args,
+        "runs": {},
+    }
     try:
         await wait_ready(upstream + "/v1/chat/completions", {**BODY, "model": "m"}, upstream_proc)
         print("direct to the test server", flush=True)

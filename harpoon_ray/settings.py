@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, gt=0)
     ws_queue_events: int = Field(default=10_000, gt=0)
     ws_heartbeat_s: float = Field(default=15.0, gt=0)
+    ingress: str = Field(
+        default="haproxy",
+        description="How `harpoon run` fronts the gateway: proxy | direct | haproxy "
+        "(see harpoon_ray/serve/launcher.py and benchmarks/README.md).",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -60,9 +60,11 @@ def running(
     port: int | None = None,
     *,
     args: dict[str, Any] | None = None,
-    ingress: Ingress | str = Ingress.PROXY,
+    ingress: Ingress | str | None = None,
 ) -> Iterator[dict[str, str]]:
-    """Start Ray and the app, yield the URLs, shut both down on exit (whatever the exit)."""
+    """Start Ray and the app, yield the URLs, shut both down on exit (whatever the exit).
+
+    `ingress` defaults to HARPOON_INGRESS (haproxy: the fastest measured here)."""
     import ray
     from ray import serve
 
@@ -71,7 +73,13 @@ def running(
     settings = Settings()
     host = host or settings.host
     port = port or settings.port
-    os.environ.update(ingress_env(ingress))
+    ingress = ingress or settings.ingress
+    os.environ.update(ingress_env(ingress))  # validates it first
+    if Ingress(ingress) == Ingress.HAPROXY and not settings.api_key:
+        print(
+            "note: with HAProxy ingress Ray binds the replicas' own HTTP ports on all "
+            "interfaces; on a shared network set HARPOON_API_KEY or use --ingress direct"
+        )
     harpoon_env = {k: v for k, v in os.environ.items() if k.startswith("HARPOON_")}
     ray.init(
         address="local",  # always a fresh instance: ingress switches apply only at start
@@ -118,9 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m harpoon_ray.serve.launcher")
     parser.add_argument("--host", default=None, help="default: HARPOON_HOST (127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="default: HARPOON_PORT (8000)")
-    parser.add_argument(
-        "--ingress", default=Ingress.PROXY.value, choices=[i.value for i in Ingress]
-    )
+    parser.add_argument("--ingress", default=None, choices=[i.value for i in Ingress])
     parser.add_argument("--args", default="{}", help="build_app args as JSON")
     ns = parser.parse_args(argv)
     run(ns.host, ns.port, args=json.loads(ns.args), ingress=ns.ingress)
