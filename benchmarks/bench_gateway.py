@@ -78,7 +78,8 @@ async def wait_ready(url: str, body: dict, proc: subprocess.Popen, timeout_s: fl
             if proc.poll() is not None:
                 raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}")
             try:
-                async with s.post(url, json=body) as r:
+                auth = {"authorization": f"Bearer {LITELLM_KEY}"}
+                async with s.post(url, json=body, headers=auth) as r:
                     if r.status == 200:
                         await r.read()
                         return
@@ -236,6 +237,7 @@ async def main() -> None:
     ap.add_argument("--replicas", type=int, default=1)
     ap.add_argument("--remote-router", action="store_true", help="/v1 via the ModelRouter")
     ap.add_argument("--litellm", default="/tmp/litellm-venv/bin/litellm")
+    ap.add_argument("--out", default=str(RESULTS))
     ns = ap.parse_args()
     sizes = QUICK if ns.quick else FULL
     up_port = free_port()
@@ -265,9 +267,13 @@ async def main() -> None:
         result["runs"]["litellm"] = with_overhead(lite, direct) if isinstance(lite, list) else lite
     finally:
         stop(upstream_proc)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2))
-    print(f"wrote {RESULTS}")
+    write(Path(ns.out), result)
+
+
+def write(out: Path, result: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

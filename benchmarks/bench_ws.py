@@ -177,6 +177,12 @@ def pct(values: list[float], p: float) -> float | None:
     return round(values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))], 2)
 
 
+def write(result: dict) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2))
+    print(f"wrote {RESULTS}", flush=True)
+
+
 def launch(port: int, env: dict[str, str], ingress: str) -> subprocess.Popen:
     """Harpoon in its own process group and Ray instance, via the launcher."""
     cmd = [sys.executable, "-m", "harpoon_ray.serve.launcher", "--port", str(port)]
@@ -194,6 +200,7 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--ingress", default="haproxy")
+    ap.add_argument("--skip-fanout", action="store_true", help="only the idle connections")
     ns = ap.parse_args()
     sizes = QUICK if ns.quick else FULL
     port = free_port()
@@ -221,12 +228,15 @@ async def main() -> None:
                     if (await http.get(base + "/api/health")).status_code == 200:
                         break
                 await asyncio.sleep(1)
-        print("fan-out ...", flush=True)
-        result["fanout"] = await fanout(base, ns.ingress, sizes["clients"], sizes["agents"])
-        print(json.dumps(result["fanout"], indent=1), flush=True)
+        if not ns.skip_fanout:
+            print("fan-out ...", flush=True)
+            result["fanout"] = await fanout(base, ns.ingress, sizes["clients"], sizes["agents"])
+            print(json.dumps(result["fanout"], indent=1), flush=True)
+            write(result)  # each phase is kept even if a later one is cut short
         print("idle connections ...", flush=True)
         result["idle"] = await idle(base, ns.ingress, sizes["idle"])
         print(json.dumps(result["idle"], indent=1), flush=True)
+        write(result)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -234,9 +244,6 @@ async def main() -> None:
                 proc.wait(timeout=60)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2))
-    print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -21,10 +21,12 @@ from ..schemas import (
 )
 from .auth import TenantResolver
 from .context import GatewayContext
+from .metrics import MetricsWindow
 
 log = logging.getLogger("harpoon.serve")
 
 HEALTH_PROBE_S = 2.0
+COVENANTS_FOR_METRICS = 1000
 
 
 class PromptBody(BaseModel):
@@ -162,9 +164,11 @@ def api_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
 
     @router.get("/metrics", summary="Cost, tokens, latency percentiles and saving")
     async def metrics(
+        tenant_id: str = Depends(tenant),
         window_s: float | None = Query(default=None, gt=0, description="Last N seconds."),
     ) -> dict[str, Any]:
         summary = ctx.metrics.summary(window_s)
+        summary["covenants"] = await _covenant_metrics(ctx, tenant_id, window_s)
         remote = ctx.remote_router
         if remote is not None and not ctx.args.v1_in_process:
             routed = await _probe(remote.metrics(window_s))
@@ -172,6 +176,24 @@ def api_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
         return summary
 
     return router
+
+
+async def _covenant_metrics(
+    ctx: GatewayContext, tenant_id: str, window_s: float | None
+) -> dict[str, Any]:
+    """Finished covenants of the tenant, by pattern: the agents layer's side of the costs."""
+    try:
+        client = await ctx.client()
+        recent = await asyncio.wait_for(
+            client.list_covenants(tenant_id, None, COVENANTS_FOR_METRICS), HEALTH_PROBE_S
+        )
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    window = MetricsWindow()
+    for covenant in recent:
+        if covenant.status.terminal:
+            window.record_covenant(covenant)
+    return {"ok": True, **window.summary(window_s)}
 
 
 async def _breakers(ctx: GatewayContext) -> dict[str, Any]:

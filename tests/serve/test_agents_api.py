@@ -115,3 +115,12 @@ def test_agents_status_shows_shards_and_feeds(http: httpx.Client) -> None:
     body = http.get("/api/agents/status").json()
     assert body["orchestrators"] and body["mediators"]
     assert {"feeds", "subscribers"} <= set(body["gateway"])
+
+
+def test_metrics_split_finished_covenants_by_pattern(http: httpx.Client) -> None:
+    """A finished covenant shows up in /api/metrics under its pattern, with its cost."""
+    http.post("/api/orchestrate/smart", params={"wait": "true"}, json={"query": QUERY})
+    covenants = http.get("/api/metrics").json()["covenants"]
+    assert covenants["ok"] is True
+    smart = covenants["by_pattern"]["smart"]
+    assert smart["requests"] >= 1 and smart["cost_usd"] > 0
