@@ -60,7 +60,12 @@ class Settings(BaseSettings):
     # agents
     mediator_shards: int = Field(default=2, ge=1)
     orchestrator_shards: int = Field(default=2, ge=1)
-    chunk_max_agents: int = Field(default=1000, ge=1)
+    chunk_max_agents: int = Field(
+        default=10_000,
+        ge=1,
+        description="Largest chunk task. Chunks are about one per CPU: each extra chunk is "
+        "a worker process to start (~1 s of CPU here); asyncio runs 5,000 agents in one.",
+    )
     inline_max_agents: int = Field(
         default=4,
         ge=0,

@@ -35,7 +35,9 @@ from ..schemas import (
     Completion,
     Constraints,
     EventType,
+    RoutingDecision,
 )
+from . import gctune
 from .routing import build_router, close_router
 from .sharding import AgentConfig
 
@@ -115,6 +117,20 @@ class Chunk:
         self.results: list[SubAgentResult] = []
         self.started: list[str] = []
         self.wake = asyncio.Event()
+        self.routes: dict[tuple[str, str | None], RoutingDecision] = {}
+
+    def route(self, spec: SubAgentSpec) -> RoutingDecision | None:
+        """One decision per route key and model in this chunk (see `SubAgentSpec.route_key`);
+        None routes the agent on its own."""
+        if spec.route_key is None:
+            return None
+        key = (spec.route_key, spec.model)
+        found = self.routes.get(key)
+        if found is None:
+            found = self.routes[key] = self.router.decide(
+                spec.request, self.constraints, spec.model
+            )
+        return found
 
     def emit(self, agent_id: str, type: EventType, payload: dict[str, Any], kind: str) -> None:
         self.events.append((agent_id, type.value, payload, f"{agent_id}/{kind}"))
@@ -156,7 +172,9 @@ class Chunk:
                     lambda delta, at: self._tokens(aid, delta, at),
                 )
             else:
-                completion = await self.router.complete(spec.request, self.constraints, spec.model)
+                completion = await self.router.complete(
+                    spec.request, self.constraints, spec.model, decision=self.route(spec)
+                )
         except HarpoonError as exc:
             self._failed(row, exc.message, exc.error_type, getattr(exc, "attempts", []))
             return
@@ -252,7 +270,8 @@ def _drive(
         left = asyncio.all_tasks(loop)
         for t in left:
             t.cancel()
-        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        if left:  # gather() of nothing would bind to another loop and raise
+            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
         loop.run_until_complete(close_router(chunk.router))
         loop.close()
 
@@ -268,4 +287,5 @@ def run_chunk(
     ended (pickled: at chunk sizes, unpickling beat validating the batch's JSON)."""
     if isinstance(specs, bytes):
         specs = _SPECS.validate_json(specs)
-    yield from _drive(config, tenant_id, constraints, specs)
+    with gctune.tuned():
+        yield from _drive(config, tenant_id, constraints, specs)

@@ -18,7 +18,7 @@ import ray
 from ..errors import NotFound
 from ..patterns import draft_covenant
 from ..schemas import Covenant, Message, QueryRequest
-from . import sharding
+from . import gctune, sharding
 from .eventlog import EventLog
 from .routing import build_router
 from .store import Store
@@ -52,6 +52,7 @@ class Mediator:
         if self._ready is None:
             self._ready = asyncio.get_running_loop().create_future()
             try:
+                gctune.tune()
                 await self.store.open()
                 self._ready.set_result(None)
             except BaseException as exc:

@@ -21,7 +21,7 @@ from ..errors import HarpoonError, NotFound, ValidationFailed
 from ..patterns import run_pattern
 from ..patterns.runtime import SubAgentResult
 from ..schemas import Completion, Covenant, CovenantStatus, EventType
-from . import sharding
+from . import gctune, sharding
 from .eventlog import EventLog
 from .orchestration import OrchestrationRuntime
 from .routing import build_router
@@ -56,6 +56,7 @@ class Orchestrator:
         if self._ready is None:
             self._ready = asyncio.get_running_loop().create_future()
             try:
+                gctune.tune()
                 await self.store.open()
                 self.cpus = float(ray.cluster_resources().get("CPU", 1.0))
                 for cov in await self.store.covenants(active_only=True, limit=1_000_000):

@@ -35,6 +35,8 @@ def tasks_for(cov: Covenant, steps: list[PlanStep], width: int) -> list[Task]:
                 request=prompts.work(cov, step.title, step.instruction, take=take),
                 model=step.model,
                 section=step.title,
+                # a step's takes differ only in the attempt number: route them once
+                route_key=f"step{i % n}/{'again' if take else 'first'}",
             )
         )
     return out

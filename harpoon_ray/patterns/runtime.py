@@ -28,6 +28,11 @@ class SubAgentSpec(BaseModel):
     stream: bool = Field(
         default=False, description="The covenant's answer: stream its tokens as agent.token."
     )
+    route_key: str | None = Field(
+        default=None,
+        description="Sub-agents sharing a key are takes of one step's prompt: a chunk routes "
+        "the first and reuses that decision, fallbacks included, for the rest.",
+    )
 
 
 class SubAgentResult(BaseModel):

@@ -39,6 +39,7 @@ class Task:
     model: str | None = None
     section: str = ""
     stream: bool = False  # the answer itself: its tokens go out as they come
+    route_key: str | None = None  # takes of one step: routed once per chunk (SubAgentSpec)
 
 
 def plan_payload(cov: Covenant, width: int) -> dict[str, Any]:
@@ -68,6 +69,7 @@ def _spec(rt: Runtime, task: Task, model: str | None) -> SubAgentSpec:
         request=task.request,
         model=model,
         stream=task.stream,
+        route_key=task.route_key,
     )
 
 
