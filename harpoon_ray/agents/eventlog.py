@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from .store import Store, WriteBatch, fast_event
 log = logging.getLogger(__name__)
 
 _WRITE_ATTEMPTS = 3
+ENDED_TAIL_EVENTS = 50_000  # events kept in memory of covenants that have ended
 
 
 @dataclass
@@ -67,14 +68,22 @@ class EventLog:
         self._dirty = asyncio.Event()
         self._flusher: asyncio.Task | None = None
         self.events_written = 0
+        # tails of covenants that just ended: their readers (a client's last read, a UI
+        # catching up) come right after the end, and a store read scans the events table
+        self._ended: OrderedDict[str, deque[Event]] = OrderedDict()
+        self._ended_events = 0
 
     # ------------------------------------------------------------------ covenants
 
-    async def open_covenant(self, covenant_id: str, tenant_id: str) -> int:
-        """Load a covenant's log state (last seq, dedup keys); returns its last seq."""
+    async def open_covenant(self, covenant_id: str, tenant_id: str, *, fresh: bool = False) -> int:
+        """Load a covenant's log state (last seq, dedup keys); returns its last seq.
+
+        `fresh`: the caller knows the store has nothing of it (a covenant just submitted),
+        so there is nothing to read: two scans of the events table per covenant queued
+        1,000 concurrent submits behind each other on the store's one thread."""
         st = self._logs.get(covenant_id)
         if st is None:
-            top, keys = await self.store.event_state(covenant_id)
+            top, keys = (0, set()) if fresh else await self.store.event_state(covenant_id)
             st = self._logs.get(covenant_id)  # another caller may have opened it meanwhile
             if st is None:
                 st = _CovenantLog(tenant_id, top + 1, top, keys, deque(maxlen=self.tail_events))
@@ -94,7 +103,17 @@ class EventLog:
         st = self._logs.pop(covenant_id, None)
         if st is not None:
             st.closed = True
+            self._keep_ended(covenant_id, st.tail)
             st.wake()
+
+    def _keep_ended(self, covenant_id: str, tail: deque[Event]) -> None:
+        if not tail or tail[0].seq != 1:
+            return  # only whole logs: a partial tail would still need the store
+        self._ended[covenant_id] = tail
+        self._ended_events += len(tail)
+        while self._ended_events > ENDED_TAIL_EVENTS and self._ended:
+            _, old = self._ended.popitem(last=False)
+            self._ended_events -= len(old)
 
     # ------------------------------------------------------------------ writes
 
@@ -220,10 +239,11 @@ class EventLog:
     async def read(self, covenant_id: str, after: int = 0, limit: int = 1000) -> list[Event]:
         """Committed events with seq > after, oldest first, at most `limit`."""
         st = self._logs.get(covenant_id)
-        if st is not None and st.tail and st.tail[0].seq <= after + 1:
-            start = after + 1 - st.tail[0].seq
-            end = min(len(st.tail), start + limit)
-            return [st.tail[i] for i in range(max(start, 0), end)]
+        tail = st.tail if st is not None else self._ended.get(covenant_id)
+        if tail and tail[0].seq <= after + 1:
+            start = after + 1 - tail[0].seq
+            end = min(len(tail), start + limit)
+            return [tail[i] for i in range(max(start, 0), end)]
         return await self.store.events(covenant_id, after, limit)
 
     async def wait(

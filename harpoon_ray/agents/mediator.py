@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from typing import Any
 
 import ray
@@ -20,10 +21,12 @@ from ..patterns import draft_covenant
 from ..schemas import Covenant, Message, QueryRequest
 from . import gctune, sharding
 from .eventlog import EventLog
+from .lookups import BatchedLookup
 from .routing import build_router
 from .store import Store
 
 HISTORY_MESSAGES = 20
+CACHED_USERS = 10_000
 
 
 def _turn(cov: Covenant, role: str, content: str, ts: float) -> dict[str, Any]:
@@ -47,6 +50,12 @@ class Mediator:
         self.router = build_router(config)
         self.shards = sharding.Shards(config)
         self._ready: asyncio.Future | None = None
+        self._stored = BatchedLookup(self.store.covenants_by_id)
+        # the last turns of recent users: this shard is the only writer of their
+        # conversations, so after the first read the store is not asked again
+        self._turns: OrderedDict[tuple[str, str], list[dict[str, Any]]] = OrderedDict()
+        self._loading: dict[tuple[str, str], asyncio.Future] = {}
+        self._early: dict[tuple[str, str], list[dict[str, Any]]] = {}  # staged mid-load
 
     async def _start(self) -> None:
         if self._ready is None:
@@ -74,12 +83,12 @@ class Mediator:
         """Draft, store and delegate a covenant; idempotent when `covenant_id` is given."""
         await self._start()
         if covenant_id is not None:
-            stored = await self.store.covenant(covenant_id)
+            stored = await self._stored.get(covenant_id)
             if stored is not None:  # a retried call: make sure it was delegated, once
                 return await self._delegate(stored)
         # no reconcile here: asking the orchestrators about every running covenant of the
         # user on each submit cost thousands of calls under load; the push keeps it fresh
-        history = await self.store.messages(tenant_id, user_id, HISTORY_MESSAGES)
+        history = await self._recent_turns(tenant_id, user_id)
         cov = draft_covenant(
             request,
             user_id=user_id,
@@ -89,22 +98,63 @@ class Mediator:
         )
         if covenant_id is not None:
             cov.id = covenant_id
-        self.log.stage(covenants=[cov], messages=[_turn(cov, "user", cov.query, cov.created_at)])
+        self._stage_turn(cov, "user", cov.query, cov.created_at)
+        self.log.stage(covenants=[cov])
         await self.log.flush()
         return await self._delegate(cov)
 
     async def _delegate(self, cov: Covenant) -> Covenant:
         active = await self.shards.orchestrator_for(cov.id).submit.remote(cov)
         if active.status != cov.status:
+            # not awaited: the orchestrator holds the truth and lists reconcile with it
             self.log.stage(covenants=[active])
-            await self.log.flush()
         return active
+
+    async def _recent_turns(self, tenant_id: str, user_id: str) -> list[dict[str, Any]]:
+        """The user's last turns, from memory after the first read of the store."""
+        key = (tenant_id, user_id)
+        turns = self._turns.get(key)
+        if turns is None:
+            loading = self._loading.get(key)
+            if loading is None:
+                loading = self._loading[key] = asyncio.ensure_future(self._load_turns(key))
+            turns = await asyncio.shield(loading)
+        self._turns.move_to_end(key)
+        while len(self._turns) > CACHED_USERS:
+            self._turns.popitem(last=False)
+        return list(turns)
+
+    async def _load_turns(self, key: tuple[str, str]) -> list[dict[str, Any]]:
+        """Commit what was staged before, read, and add what was staged meanwhile."""
+        try:
+            self._early[key] = []
+            await self.log.flush()
+            rows = await self.store.messages(*key, HISTORY_MESSAGES)
+            seen = {(r["covenant_id"], r["role"]) for r in rows}
+            early = [t for t in self._early[key] if (t["covenant_id"], t["role"]) not in seen]
+            turns = self._turns[key] = (rows + early)[-HISTORY_MESSAGES:]
+            return turns
+        finally:
+            self._early.pop(key, None)
+            self._loading.pop(key, None)
+
+    def _stage_turn(self, cov: Covenant, role: str, content: str, ts: float) -> None:
+        turn = _turn(cov, role, content, ts)
+        self.log.stage(messages=[turn])
+        key = (cov.tenant_id, cov.user_id)
+        turns = self._turns.get(key)
+        if turns is not None:
+            turns.append(turn)
+            del turns[:-HISTORY_MESSAGES]
+        elif key in self._early:
+            self._early[key].append(turn)
 
     async def covenant_finished(self, cov: Covenant) -> None:
         """Record the end of a covenant and its answer in the user's conversation."""
         await self._start()
         answer = cov.result if cov.result is not None else f"({cov.status.value}: {cov.error})"
-        self.log.stage(covenants=[cov], messages=[_turn(cov, "assistant", answer, time.time())])
+        self._stage_turn(cov, "assistant", answer, time.time())
+        self.log.stage(covenants=[cov])
         await self.log.flush()
 
     async def _reconcile(self, covenants: list[Covenant]) -> list[Covenant]:

@@ -53,8 +53,9 @@ def chunk_sizes(n: int, cpus: float, max_agents: int) -> list[int]:
 class OrchestrationRuntime:
     """The Runtime of one covenant in one shard process."""
 
-    def __init__(self, covenant: Covenant, shard: Orchestrator) -> None:
+    def __init__(self, covenant: Covenant, shard: Orchestrator, *, resumed: bool = True) -> None:
         self.covenant = covenant
+        self.resumed = resumed  # False: just submitted, the log holds nothing to reuse
         self.shard = shard
         self.log = shard.log
         self._budget = Budget(
@@ -77,6 +78,8 @@ class OrchestrationRuntime:
 
     async def load(self) -> None:
         """Take back the sub-agents a previous run of this covenant completed."""
+        if not self.resumed:
+            return
         self._done = await self.shard.completed_results(self.covenant.id)
         self._streamed = await self.shard.streamed_chars(self.covenant.id)
 

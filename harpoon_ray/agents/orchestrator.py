@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from typing import Any
 
 import ray
@@ -23,6 +24,7 @@ from ..patterns.runtime import SubAgentResult
 from ..schemas import Completion, Covenant, CovenantStatus, EventType
 from . import gctune, sharding
 from .eventlog import EventLog
+from .lookups import BatchedLookup
 from .orchestration import OrchestrationRuntime
 from .routing import build_router
 from .store import Store
@@ -30,6 +32,7 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 MEDIATOR_NOTICE_S = 5.0
+ENDED_KEPT = 10_000
 
 
 @ray.remote
@@ -47,6 +50,9 @@ class Orchestrator:
         self._tasks: dict[str, asyncio.Task] = {}
         self._finished: dict[str, asyncio.Event] = {}
         self._ready: asyncio.Future | None = None
+        self._stored = BatchedLookup(self.store.covenants_by_id)
+        # covenants that just ended, as stored: waiters and readers come right after
+        self._ended: OrderedDict[str, Covenant] = OrderedDict()
         self.resumed: list[str] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -73,9 +79,9 @@ class Orchestrator:
         await self._start()
         return {"name": self.name, "resumed": list(self.resumed)}
 
-    async def _launch(self, cov: Covenant) -> None:
-        await self.log.open_covenant(cov.id, cov.tenant_id)
-        rt = OrchestrationRuntime(cov, self)
+    async def _launch(self, cov: Covenant, *, fresh: bool = False) -> None:
+        await self.log.open_covenant(cov.id, cov.tenant_id, fresh=fresh)
+        rt = OrchestrationRuntime(cov, self, resumed=not fresh)
         self._runs[cov.id] = rt
         self._finished.setdefault(cov.id, asyncio.Event())
         self._tasks[cov.id] = asyncio.create_task(self._orchestrate(rt), name=cov.id)
@@ -85,13 +91,16 @@ class Orchestrator:
     async def submit(self, covenant: Covenant) -> Covenant:
         """Store the covenant, log `covenant.created` (seq 1), start it; idempotent by id."""
         await self._start()
-        stored = await self.store.covenant(covenant.id)
+        running = self._runs.get(covenant.id)
+        if running is not None:
+            return running.covenant
+        stored = self._ended.get(covenant.id) or await self._stored.get(covenant.id)
         if stored is not None:
             return stored
         cov = covenant.model_copy(
             update={"status": CovenantStatus.ACTIVE, "updated_at": time.time()}
         )
-        await self.log.open_covenant(cov.id, cov.tenant_id)
+        await self.log.open_covenant(cov.id, cov.tenant_id, fresh=True)
         self.log.stage(covenants=[cov])
         self.log.append(
             cov.id,
@@ -101,7 +110,7 @@ class Orchestrator:
             key="covenant.created",
         )
         await self.log.flush()
-        await self._launch(cov)
+        await self._launch(cov, fresh=True)
         return cov
 
     async def _orchestrate(self, rt: OrchestrationRuntime) -> None:
@@ -145,6 +154,9 @@ class Orchestrator:
             key="covenant.final",
         )
         await self.log.close_covenant(cov.id)
+        self._ended[cov.id] = cov
+        while len(self._ended) > ENDED_KEPT:
+            self._ended.popitem(last=False)
         if cov.status is not CovenantStatus.COMPLETED:  # agents cut short end with it
             ended = "cancelled" if cov.status is CovenantStatus.CANCELLED else "failed"
             await self.store.end_running_agents(cov.id, ended)
@@ -209,7 +221,7 @@ class Orchestrator:
         rt = self._runs.get(covenant_id)
         if rt is not None:
             return rt.covenant
-        cov = await self.store.covenant(covenant_id)
+        cov = self._ended.get(covenant_id) or await self._stored.get(covenant_id)
         if cov is None:
             raise NotFound(f"no covenant {covenant_id!r}", param="covenant_id")
         return cov

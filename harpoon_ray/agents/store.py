@@ -298,6 +298,12 @@ class Store:
         rows = await self.query("SELECT body FROM covenants WHERE id = ?", [covenant_id])
         return Covenant.model_validate_json(rows[0][0]) if rows else None
 
+    async def covenants_by_id(self, ids: list[str]) -> dict[str, Covenant]:
+        """Several covenants in one scan (see `lookups.BatchedLookup`)."""
+        rows = await self.query("SELECT body FROM covenants WHERE id IN ?", [ids])
+        found = (Covenant.model_validate_json(r[0]) for r in rows)
+        return {c.id: c for c in found}
+
     async def covenants(
         self,
         tenant_id: str | None = None,
