@@ -22,6 +22,7 @@ from typing import Any
 
 import ray
 from pydantic import BaseModel, TypeAdapter
+from pydantic_core import to_json
 
 from ..errors import HarpoonError
 from ..patterns.local import action_payload
@@ -30,8 +31,6 @@ from ..patterns.streaming import stream_completion, token_payload
 from ..routing.router import Router
 from ..schemas import (
     AgentAction,
-    AgentExecution,
-    AgentStatus,
     Completion,
     Constraints,
     EventType,
@@ -40,6 +39,7 @@ from ..schemas import (
 from . import gctune
 from .routing import build_router, close_router
 from .sharding import AgentConfig
+from .store import AgentRow
 
 BATCH_INTERVAL_S = 0.05
 BATCH_MAX_EVENTS = 5000
@@ -79,7 +79,7 @@ class ChunkBatch(BaseModel):
 
     pid: int
     events: list[ChunkEvent] = []
-    agents: list[AgentExecution] = []
+    agents: list[AgentRow] = []  # plain tuples: see store.AgentRow
     results: list[SubAgentResult] = []
     started: list[str] = []
 
@@ -113,7 +113,7 @@ class Chunk:
         self.tenant_id = tenant_id
         self.constraints = constraints
         self.events: list[ChunkEvent] = []
-        self.agents: dict[str, AgentExecution] = {}
+        self.agents: dict[str, AgentRow] = {}
         self.results: list[SubAgentResult] = []
         self.started: list[str] = []
         self.wake = asyncio.Event()
@@ -136,25 +136,16 @@ class Chunk:
         self.events.append((agent_id, type.value, payload, f"{agent_id}/{kind}"))
         self.wake.set()
 
-    def row(self, row: AgentExecution) -> None:
-        self.agents[row.agent_id] = row
+    def row(self, row: AgentRow) -> None:
+        self.agents[row[2]] = row
 
     async def run_agent(self, spec: SubAgentSpec) -> None:
         """Events in `LocalRuntime`'s order: spawned, thought, progress, action, output,
         completed | failed."""
         aid = spec.agent_id
-        row = AgentExecution(
-            agent_id=aid,
-            covenant_id=spec.covenant_id,
-            tenant_id=self.tenant_id,
-            parent_id=spec.parent_id,
-            role=spec.role,
-            title=spec.title,
-            status=AgentStatus.RUNNING,
-            thoughts=[spec.thought] if spec.thought else [],
-            model=spec.model,
-            progress=0.1,
-        )
+        thoughts = to_json([spec.thought] if spec.thought else []).decode()
+        head = (self.tenant_id, spec.covenant_id, aid, spec.parent_id, spec.role, spec.title)
+        row: AgentRow = (*head, "running", thoughts, "[]", None, spec.model, 0, 0, 0.0, 0.0, 0.1)
         self.started.append(aid)
         spawned = {"role": spec.role, "title": spec.title, "parent_id": spec.parent_id}
         self.emit(aid, EventType.AGENT_SPAWNED, {**spawned, "model": spec.model}, "spawned")
@@ -184,19 +175,10 @@ class Chunk:
         self.emit(aid, EventType.ACTION, action_payload(completion), "action")
         self.emit(aid, EventType.OUTPUT, {"text": completion.text}, "output")
         slim = completion.model_copy(update={"routing": None})
-        done = row.model_copy(
-            update={
-                "status": AgentStatus.COMPLETED,
-                "actions": [_action(completion)],
-                "output": completion.text,
-                "model": completion.model,
-                "input_tokens": completion.input_tokens,
-                "output_tokens": completion.output_tokens,
-                "cost_usd": completion.cost_usd,
-                "latency_s": completion.latency_s,
-                "progress": 1.0,
-            }
-        )
+        c = completion
+        actions = to_json([_action(c)]).decode()
+        done: AgentRow = (*head, "completed", thoughts, actions, c.text, c.model)
+        done += (c.input_tokens, c.output_tokens, c.cost_usd, c.latency_s, 1.0)
         self.emit(aid, EventType.COMPLETED, completed_payload(slim), "completed")
         self.row(done)
         self.results.append(
@@ -208,19 +190,19 @@ class Chunk:
         if self.on_tokens is not None:
             await self.on_tokens()
 
-    def _failed(self, row: AgentExecution, message: str, error_type: str, attempts: list) -> None:
-        aid = row.agent_id
+    def _failed(self, row: AgentRow, message: str, error_type: str, attempts: list) -> None:
+        aid = row[2]
         payload: dict[str, Any] = {"status": "failed", "error": message, "type": error_type}
         if attempts:
             payload["attempts"] = attempts
         self.emit(aid, EventType.FAILED, payload, "failed")
-        self.row(row.model_copy(update={"status": AgentStatus.FAILED, "progress": 1.0}))
+        self.row((*row[:6], "failed", *row[7:15], 1.0))
         self.results.append(
             SubAgentResult(agent_id=aid, ok=False, error=message, error_type=error_type)
         )
 
     def take(self, pid: int) -> ChunkBatch:
-        batch = ChunkBatch(
+        batch = ChunkBatch.model_construct(  # built here from our own values: no validation
             pid=pid,
             events=self.events,
             agents=list(self.agents.values()),

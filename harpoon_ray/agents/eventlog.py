@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..schemas import AgentExecution, Covenant, Event, EventType
-from .store import Store, WriteBatch, fast_event
+from .store import AgentRow, Store, WriteBatch, fast_event
 
 log = logging.getLogger(__name__)
 
@@ -148,12 +148,14 @@ class EventLog:
         *,
         covenants: list[Covenant] = (),
         agents: list[AgentExecution] = (),
+        agent_rows: list[AgentRow] = (),
         messages: list[dict[str, Any]] = (),
         metrics: list[dict[str, Any]] = (),
     ) -> None:
         """Rows to commit in the same transaction as the next events."""
         self._pending.covenants.extend(covenants)
         self._pending.agents.extend(agents)
+        self._pending.agent_rows.extend(agent_rows)
         self._pending.messages.extend(messages)
         self._pending.metrics.extend(metrics)
         self._kick()

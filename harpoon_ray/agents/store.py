@@ -70,12 +70,20 @@ class WriteBatch:
 
     covenants: list[Covenant] = field(default_factory=list)
     agents: list[AgentExecution] = field(default_factory=list)
+    agent_rows: list[AgentRow] = field(default_factory=list)  # the same, as built by chunks
     events: list[tuple[Event, str | None]] = field(default_factory=list)  # (event, dedup key)
     messages: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.covenants or self.agents or self.events or self.messages or self.metrics)
+        return bool(
+            self.covenants
+            or self.agents
+            or self.agent_rows
+            or self.events
+            or self.messages
+            or self.metrics
+        )
 
 
 def _json(value: Any) -> str:
@@ -94,6 +102,37 @@ def _last_per_key(items: list[T], key: Callable[[T], Any]) -> list[T]:
     """DuckDB refuses to upsert one key twice in a statement: keep the latest."""
     latest = {key(x): x for x in items}
     return list(latest.values())
+
+
+# an agent_executions row without updated_at (stamped at write): tenant_id, covenant_id,
+# agent_id, parent_id, role, title, status, thoughts (JSON), actions (JSON), output, model,
+# input_tokens, output_tokens, cost_usd, latency_s, progress. Chunk tasks send rows as
+# these plain tuples: unpickling 20,000 pydantic rows cost the orchestrator ~0.5 s.
+AgentRow = tuple[
+    str, str, str, str | None, str, str, str, str, str, str | None, str | None,
+    int, int, float, float, float,
+]  # fmt: skip
+
+
+def agent_row(a: AgentExecution) -> AgentRow:
+    return (
+        a.tenant_id,
+        a.covenant_id,
+        a.agent_id,
+        a.parent_id,
+        a.role,
+        a.title,
+        str(a.status),
+        _json(a.thoughts),
+        _json(a.actions),
+        a.output,
+        a.model,
+        a.input_tokens,
+        a.output_tokens,
+        a.cost_usd,
+        a.latency_s,
+        a.progress,
+    )
 
 
 _AGENT_COLS = (
@@ -160,9 +199,9 @@ class Store:
         try:
             if b.covenants:
                 self._upsert_covenants(c, _last_per_key(b.covenants, lambda x: x.id))
-            if b.agents:
-                agents = _last_per_key(b.agents, lambda a: (a.covenant_id, a.agent_id))
-                self._upsert_agents(c, agents)
+            if b.agents or b.agent_rows:
+                rows = [*map(agent_row, b.agents), *b.agent_rows]
+                self._upsert_agents(c, _last_per_key(rows, lambda r: (r[1], r[2])))
             if b.events:
                 self._insert_events(c, b.events)
             if b.messages:
@@ -196,30 +235,9 @@ class Store:
         )
 
     @staticmethod
-    def _upsert_agents(c: duckdb.DuckDBPyConnection, agents: list[AgentExecution]) -> None:
+    def _upsert_agents(c: duckdb.DuckDBPyConnection, agents: list[AgentRow]) -> None:
         now = time.time()
-        rows = [
-            (
-                a.tenant_id,
-                a.covenant_id,
-                a.agent_id,
-                a.parent_id,
-                a.role,
-                a.title,
-                str(a.status),
-                _json(a.thoughts),
-                _json(a.actions),
-                a.output,
-                a.model,
-                a.input_tokens,
-                a.output_tokens,
-                a.cost_usd,
-                a.latency_s,
-                a.progress,
-                now,
-            )
-            for a in agents
-        ]
+        rows = [(*a, now) for a in agents]
         c.execute(
             f"INSERT OR REPLACE INTO agent_executions ({_AGENT_COLS}) "
             + _unnest_select(_AGENT_TYPES, json_cols=(7, 8)),
