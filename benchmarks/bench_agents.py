@@ -37,20 +37,31 @@ from harpoon_ray.schemas import EventType, QueryRequest
 from harpoon_ray.settings import Settings
 
 LIMITS = (
-    "What limits it: CPU on a 2-core machine shared with other runs (the 1 s waits overlap "
-    "fully). py-spy on the orchestrator shard during (a) showed, before this round: 3.5 s "
-    "pickling the 10,000 pydantic specs sent to the chunk tasks (now pydantic-core JSON "
-    "bytes, ~1.3 s under load), 2.6 s in `Event.model_construct` for 60,000 events (now a "
-    "direct fill, gone from the profile), ~1 s of `json.dumps` in the store (now "
-    "pydantic_core.to_json), 1.3 s unpickling chunk batches (JSON batches were tried and "
-    "were slower under load, so they stay pickled), 3 s of DuckDB writes. What remains: "
-    "the specs themselves (10,000 full prompts; shipping the covenant once and only the "
-    "step and take per agent would remove most of it), ~0.8 ms of CPU per sub-agent in "
-    "the chunk tasks, and each agent row upserted twice (running, then completed). In (b) "
-    "1,000 covenants at once queue on the shards' CPU: four actor calls, a draft, budget "
-    "checks and ~15 events each (the answer now streams: ~5 token events more). Runs "
-    "swing by 2x with the machine's load; see load_avg_1m and the `before` block in "
-    "agents.json."
+    "What limits it: CPU. Everything shares 2 cores: the shards, the chunk workers, this "
+    "driver and whatever else the machine runs (see load_avg_1m). Timestamps are the "
+    "orchestrator's log times, so the fan-out includes getting the results logged. (a) "
+    "py-spy on the shards and workers plus an in-process profile of one chunk led to: "
+    "chunks at one per CPU (ten chunks of 1,000 started eight fresh worker processes per "
+    "fan-out, ~1 s of CPU each), one routing decision per step and route key per chunk "
+    "(analysis + selection were ~40% of a sub-agent's CPU), a calmer garbage collector "
+    "(~35% of chunk CPU, and most of the store's column building on the orchestrator), "
+    "agent rows as plain tuples (unpickling fell from 0.115 to 0.048 ms a sub-agent). A "
+    "sub-agent now costs ~0.15-0.2 ms of CPU in its chunk (mostly the simulated "
+    "provider's text and token counts). What remains: 60,000 events through the log "
+    "(~10 µs each in DuckDB's insert, plus the append and the transport), each agent row "
+    "written twice (running, then completed: the UI and cancellation read running rows), "
+    "the results' pydantic completions; submit → result adds ~0.7-1.2 s before the first "
+    "batch (a chunk's 5,000 agents each run their synchronous start first) and the "
+    "synthesis, one more ~1 s call. (b) is CPU-bound: at load ~7 the processes spent "
+    "~14 ms of CPU per covenant (orchestrators 6.4 s, mediators 4.7 s, this driver 2.6 s "
+    "for 1,000), so 1,000 submitted at once queue for the cores well past 3 s. Per "
+    "covenant: five actor calls, a draft (complexity analysis and selection), five group "
+    "commits waited on in turn (mediator draft, covenant.created, first answer tokens, "
+    "the end, the mediator's answer turn), ~20 events. Before this round the shards' "
+    "store threads also ran four to six sequential scans per covenant (DuckDB used no "
+    "index for these filters): now none for a fresh covenant, one batched IN query for "
+    "the idempotency checks, and ended covenants and their logs are read from memory. "
+    "Both runs and the `before` block are in agents.json."
 )
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "agents.json"
@@ -217,34 +228,113 @@ def write_readme(res: dict) -> None:
         f"{res['cpus']} cores: the machine is shared with other test runs, so wall times "
         "swing from run to run."
     )
+    before = res.get("before") or {}
+    ba, bb = before.get("fan_out", {}), before.get("covenants", {})
+
+    def row(label: str, now: str, was: str, target: str = "") -> str:
+        return f"| {label} | {now} | {was} | {target} |"
+
+    def v(block: dict, key: str, unit: str = "") -> str:
+        return f"{block[key]}{unit}" if key in block else ""
+
+    head = "| {} | value | before | target |\n| --- | ---: | ---: | ---: |"
+    rows_a = [
+        row(
+            "sub-agents",
+            f"{a['agents']} ({a['completed_agents']} completed, {a['status']})",
+            v(ba, "agents"),
+            "10,000",
+        ),
+        row(
+            "fan-out wall time (first spawned → last completed)",
+            v(a, "fanout_wall_s", " s"),
+            v(ba, "fanout_wall_s", " s"),
+            "≤ 3 s",
+        ),
+        row(
+            f"ratio to the ideal {MODEL_TIME_S:g} s",
+            v(a, "ratio_to_ideal", "x"),
+            v(ba, "ratio_to_ideal", "x"),
+        ),
+        row("sub-agents / s", v(a, "agents_per_s"), v(ba, "agents_per_s")),
+        row(
+            "events stored (per s)",
+            f"{a['events']} ({a['events_per_s']}/s)",
+            v(ba, "events_per_s", "/s"),
+        ),
+        row(
+            "whole covenant (submit → result, incl. synthesis)",
+            v(a, "covenant_wall_s", " s"),
+            v(ba, "covenant_wall_s", " s"),
+        ),
+        row(
+            "of which: submit → first sub-agent reported",
+            v(a, "before_fanout_s", " s"),
+            v(ba, "before_fanout_s", " s"),
+        ),
+        row(
+            "of which: last sub-agent → result (synthesis)",
+            v(a, "after_fanout_s", " s"),
+            v(ba, "after_fanout_s", " s"),
+        ),
+        row(
+            "peak memory, all Ray processes",
+            v(a, "peak_ray_rss_gib", " GiB"),
+            v(ba, "peak_ray_rss_gib", " GiB"),
+            "≤ 4 GiB",
+        ),
+    ]
+    rows_b = [
+        row("covenants / users", f"{b['covenants']} / {b['users']}", "", "1,000 / 100"),
+        row("completed", v(b, "completed"), v(bb, "completed"), "all"),
+        row(
+            "latency p50 / p99",
+            f"{b['latency_p50_s']} s / {b['latency_p99_s']} s",
+            f"{v(bb, 'latency_p50_s', ' s')} / {v(bb, 'latency_p99_s', ' s')}",
+        ),
+        row(
+            "latency / model time p50 / p99",
+            f"{b['ratio_p50']}x / {b['ratio_p99']}x",
+            f"{v(bb, 'ratio_p50', 'x')} / {v(bb, 'ratio_p99', 'x')}",
+            "p99 ≤ 3x",
+        ),
+        row(
+            "mean measured call latency (queueing included)",
+            v(b, "model_time_s_mean", " s"),
+            v(bb, "model_time_s_mean", " s"),
+        ),
+        row("wall time for all", v(b, "wall_s", " s"), v(bb, "wall_s", " s")),
+        row(
+            "peak memory, all Ray processes",
+            v(b, "peak_ray_rss_gib", " GiB"),
+            v(bb, "peak_ray_rss_gib", " GiB"),
+        ),
+    ]
+    second = res.get("second_run")
+    again = ""
+    if second:
+        sa, sb = second["fan_out"], second["covenants"]
+        again = (
+            f"Second run, same build, back to back (load {second.get('load_avg_1m', '?')}): "
+            f"fan-out {sa['fanout_wall_s']} s, submit → result {sa['covenant_wall_s']} s, "
+            f"{sa['peak_ray_rss_gib']} GiB; covenants p50 / p99 {sb['ratio_p50']}x / "
+            f"{sb['ratio_p99']}x, all {sb['completed']} completed."
+        )
+    nl = "\n"
     table = f"""{START}
 ## Agents on Ray (`bench_agents.py`)
 
 {intro}
 
-| (a) one orchestration | value | target |
-| --- | ---: | ---: |
-| sub-agents | {a["agents"]} ({a["completed_agents"]} completed, {a["status"]}) | 10,000 |
-| fan-out wall time (first spawned → last completed) | {a["fanout_wall_s"]} s | ≤ 3 s |
-| ratio to the ideal {MODEL_TIME_S:g} s | {a["ratio_to_ideal"]}x | |
-| sub-agents / s | {a["agents_per_s"]} | |
-| events stored | {a["events"]} ({a["events_per_s"]}/s) | |
-| whole covenant (submit → result, incl. synthesis) | {a["covenant_wall_s"]} s | |
-| of which: submit → first sub-agent reported | {a.get("before_fanout_s", "?")} s | |
-| of which: last sub-agent → result (synthesis) | {a.get("after_fanout_s", "?")} s | |
-| peak memory, all Ray processes | {a["peak_ray_rss_gib"]} GiB | ≤ 4 GiB |
+{head.format("(a) one orchestration")}
+{nl.join(rows_a)}
 
-| (b) concurrent covenants | value | target |
-| --- | ---: | ---: |
-| covenants / users | {b["covenants"]} / {b["users"]} | 1,000 / 100 |
-| completed | {b["completed"]} | all |
-| latency p50 / p99 | {b["latency_p50_s"]} s / {b["latency_p99_s"]} s | |
-| latency / model time p50 / p99 | {b["ratio_p50"]}x / {b["ratio_p99"]}x | p99 ≤ 3x |
-| mean measured call latency (queueing included) | {b["model_time_s_mean"]} s | |
-| wall time for all | {b["wall_s"]} s | |
-| peak memory, all Ray processes | {b["peak_ray_rss_gib"]} GiB | |
+{head.format("(b) concurrent covenants")}
+{nl.join(rows_b)}
 
-{load}
+{load} {before.get("note", "")}
+
+{again}
 
 {LIMITS}
 {END}"""
@@ -257,24 +347,42 @@ def write_readme(res: dict) -> None:
     README.write_text(text)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1,000 agents; 100 covenants")
-    args = parser.parse_args()
+def one_run(quick: bool) -> dict:
+    """Both measurements on a fresh local Ray, and what the machine was doing."""
     cpus = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="harpoon-bench-") as tmp:
         ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, namespace="harpoon")
         try:
-            res = asyncio.run(run(args.quick, Path(tmp)))
+            res = asyncio.run(run(quick, Path(tmp)))
         finally:
             ray.shutdown()
     res.update(
-        quick=args.quick,
+        quick=quick,
         cpus=cpus,
         python=platform.python_version(),
         date=str(date.today()),
         load_avg_1m=round(os.getloadavg()[0], 1),
     )
+    return res
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 agents; 100 covenants")
+    parser.add_argument(
+        "--before", type=Path, help="an earlier results JSON to show alongside (its `note`)"
+    )
+    parser.add_argument(
+        "--twice", action="store_true", help="run it all twice (each its own Ray), report both"
+    )
+    args = parser.parse_args()
+    before = json.loads(args.before.read_text()) if args.before else None
+    runs = [one_run(args.quick) for _ in range(2 if args.twice else 1)]
+    res = runs[0]
+    if len(runs) > 1:
+        res["second_run"] = runs[1]
+    if before is not None:
+        res["before"] = {k: before[k] for k in ("note", "fan_out", "covenants", "load_avg_1m")}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(res, indent=2) + "\n")
     write_readme(res)
