@@ -183,11 +183,13 @@ def write(result: dict) -> None:
     print(f"wrote {RESULTS}", flush=True)
 
 
-def launch(port: int, env: dict[str, str], ingress: str) -> subprocess.Popen:
+def launch(port: int, env: dict[str, str], ingress: str, slots: int) -> subprocess.Popen:
     """Harpoon in its own process group and Ray instance, via the launcher."""
     cmd = [sys.executable, "-m", "harpoon_ray.serve.launcher", "--port", str(port)]
+    # Every open socket holds one of the replica's `max_ongoing_requests` slots.
+    args = {"gateway": {"max_ongoing_requests": slots, "max_queued_requests": slots}}
     return subprocess.Popen(
-        [*cmd, "--ingress", ingress],
+        [*cmd, "--ingress", ingress, "--args", json.dumps(args)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -211,9 +213,11 @@ async def main() -> None:
         "HARPOON_DATA_DIR": f"{tmp}/data",
         "HARPOON_SIMULATED_SPEED": "0.2",
         "HARPOON_WS_HEARTBEAT_S": "30",
+        # HAProxy admits 4,096 connections by default; read when Ray starts.
+        "RAY_SERVE_HAPROXY_MAXCONN": str(2 * sizes["idle"]),
     }
     env.pop("RAY_ADDRESS", None)
-    proc = launch(port, env, ns.ingress)
+    proc = launch(port, env, ns.ingress, sizes["idle"] + sizes["clients"] + 1000)
     base = f"http://127.0.0.1:{port}"
     result: dict = {
         "quick": ns.quick,
