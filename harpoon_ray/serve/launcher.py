@@ -75,10 +75,14 @@ def running(
     port = port or settings.port
     ingress = ingress or settings.ingress
     os.environ.update(ingress_env(ingress))  # validates it first
+    # Replicas drain for 30 s by default before they stop (for rolling updates on a
+    # cluster); a laptop's Ctrl-C should not hang that long. An exported value wins.
+    os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
     if Ingress(ingress) == Ingress.HAPROXY and not settings.api_key:
         print(
-            "note: with HAProxy ingress Ray binds the replicas' own HTTP ports on all "
-            "interfaces; on a shared network set HARPOON_API_KEY or use --ingress direct"
+            "note: the API and the replicas listen on loopback, but Ray's HAProxy template "
+            "binds its stats (8404) and metrics (9101) ports on all interfaces, as Ray's "
+            "own gRPC ports are; on a shared network firewall them or use --ingress direct"
         )
     harpoon_env = {k: v for k, v in os.environ.items() if k.startswith("HARPOON_")}
     ray.init(
