@@ -37,14 +37,10 @@ class Accepted(BaseModel):
     ws_url: str
 
 
-class QueryCommand(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class QueryCommand(QueryRequest):
+    """A QueryRequest tagged as a mediator command: the same fields, checked the same way."""
 
     command: Literal["query"]
-    query: str = Field(min_length=1, max_length=100_000)
-    pattern: Pattern | None = None
-    constraints: Constraints = Constraints()
-    agents: int | None = Field(default=None, ge=1, le=100_000)
 
 
 class CovenantCommand(BaseModel):

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..errors import HarpoonError, NotFound
-from ..schemas import Constraints, Pattern, QueryRequest
+from ..schemas import QueryRequest
 from .auth import TenantResolver
 from .context import GatewayContext
 from .fanout import SlowConsumer, Subscription
@@ -39,13 +39,10 @@ class _Ping(BaseModel):
     type: Literal["ping"]
 
 
-class _Query(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Query(QueryRequest):
+    """A QueryRequest sent as a socket frame."""
+
     type: Literal["query"]
-    query: str = Field(min_length=1, max_length=100_000)
-    pattern: Pattern | None = None
-    constraints: Constraints = Constraints()
-    agents: int | None = Field(default=None, ge=1, le=100_000)
 
 
 class _Follow(BaseModel):
