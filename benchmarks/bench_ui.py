@@ -23,21 +23,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from harpoon_ray.testing.browser import CHROMIUM, CHROMIUM_ARGS
+
 ROOT = Path(__file__).resolve().parents[1]
 UI_DIR = ROOT / "ui"
 RESULTS = ROOT / "benchmarks" / "results" / "ui.json"
 README = ROOT / "benchmarks" / "README.md"
 START, END = "<!-- bench_ui:start -->", "<!-- bench_ui:end -->"
-CHROMIUM = os.environ.get("HARPOON_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TARGET_FCP_MS, TARGET_TTI_MS = 300, 600
 LONG_FRAME_MS = 50
 
