@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,12 @@ class Settings(BaseSettings):
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 60.0
     pool_connections: int = 256
+    upstream_client: Literal["wire", "sdk"] = Field(
+        default="wire",
+        description="How OpenAI-shaped providers (openai, groq, cloudflare, compatible) are "
+        "called: `wire`, Harpoon's lean aiohttp client (a fraction of the CPU per call), or "
+        "`sdk`, the official openai/groq SDKs (see harpoon_ray/providers/wire.py).",
+    )
 
     # routing
     max_retries: int = Field(default=2, ge=0)

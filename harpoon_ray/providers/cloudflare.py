@@ -6,6 +6,7 @@ Gateway set (`gateway` or the env var it names), calls go through the gateway in
 the gateway's caching, logging and rate limits. A `base_url` in the config wins over both.
 Needs an API token and an account id, each from the config or the env var it names
 (`CLOUDFLARE_API_TOKEN`, `CLOUDFLARE_ACCOUNT_ID`, `CLOUDFLARE_AI_GATEWAY`).
+`HARPOON_UPSTREAM_CLIENT=wire` (the default) calls it with `wire.WireProvider`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..settings import Settings
 from .credentials import credential, optional
 from .openai import sdk_client
 from .openai_sdk import OpenAIStyleProvider
+from .wire import WireProvider
 
 DIRECT_URL = "https://api.cloudflare.com/client/v4/accounts/{account}/ai/v1"
 GATEWAY_URL = "https://gateway.ai.cloudflare.com/v1/{account}/{gateway}/workers-ai/v1"
@@ -37,8 +39,11 @@ def endpoint(config: ProviderConfig) -> str:
     return DIRECT_URL.format(account=account)
 
 
-def create(config: ProviderConfig, settings: Settings) -> CloudflareProvider:
+def create(config: ProviderConfig, settings: Settings) -> CloudflareProvider | WireProvider:
     token = credential(config, "api_key", what="API token")
+    if settings.upstream_client == "wire":
+        url = endpoint(config).rstrip("/") + "/chat/completions"
+        return WireProvider(config.name, url, token, settings)
     return CloudflareProvider(config.name, sdk_client(token, endpoint(config), settings), sdk)
 
 

@@ -3,6 +3,7 @@
 Configure `base_url` (e.g. `http://127.0.0.1:11434/v1` for Ollama). Local servers often
 need no key: when neither `api_key` nor its env var is set, a placeholder is sent, since
 the SDK insists on one; a server that does check keys answers 401, mapped to `AuthError`.
+`HARPOON_UPSTREAM_CLIENT=wire` (the default) calls it with `wire.WireProvider`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..settings import Settings
 from .credentials import optional
 from .openai import sdk_client
 from .openai_sdk import OpenAIStyleProvider
+from .wire import WireProvider
 
 NO_KEY = "no-key"
 
@@ -23,7 +25,7 @@ class CompatibleProvider(OpenAIStyleProvider):
     pass
 
 
-def create(config: ProviderConfig, settings: Settings) -> CompatibleProvider:
+def create(config: ProviderConfig, settings: Settings) -> CompatibleProvider | WireProvider:
     if not config.base_url:
         raise ConfigError(
             f"provider {config.name!r} (openai_compatible) needs `base_url` under "
@@ -31,6 +33,9 @@ def create(config: ProviderConfig, settings: Settings) -> CompatibleProvider:
             param=f"providers.{config.name}.base_url",
         )
     key = optional(config, "api_key") or NO_KEY
+    if settings.upstream_client == "wire":
+        url = config.base_url.rstrip("/") + "/chat/completions"
+        return WireProvider(config.name, url, key, settings)
     return CompatibleProvider(config.name, sdk_client(key, config.base_url, settings), sdk)
 
 

@@ -4,9 +4,12 @@ Key: `api_key` in the provider's config or the env var it names (`GROQ_API_KEY` 
 shipped catalog). The SDK's own exception classes are mapped like OpenAI's. Its `create`
 has no `stream_options`, so the usage request goes in the body; Groq also reports usage
 in `x_groq.usage` on the last chunk, which the adapter reads as well.
+`HARPOON_UPSTREAM_CLIENT=wire` (the default) calls the same API with `wire.WireProvider`.
 """
 
 from __future__ import annotations
+
+import os
 
 import groq as sdk
 
@@ -15,6 +18,9 @@ from ..settings import Settings
 from .credentials import credential
 from .openai_sdk import OpenAIStyleProvider
 from .transport import Transport, groq_http_client
+from .wire import WireProvider
+
+DEFAULT_URL = "https://api.groq.com"
 
 
 class GroqProvider(OpenAIStyleProvider):
@@ -35,8 +41,14 @@ def sdk_client(
     )
 
 
-def create(config: ProviderConfig, settings: Settings) -> GroqProvider:
+def create(config: ProviderConfig, settings: Settings) -> GroqProvider | WireProvider:
     key = credential(config, "api_key")
+    if settings.upstream_client == "wire":
+        # Like the SDK: the base URL is the host, the API lives under /openai/v1.
+        base = config.base_url or os.environ.get("GROQ_BASE_URL") or DEFAULT_URL
+        return WireProvider(
+            config.name, base.rstrip("/") + "/openai/v1/chat/completions", key, settings
+        )
     return GroqProvider(config.name, sdk_client(key, config.base_url, settings), sdk)
 
 

@@ -2,10 +2,13 @@
 
 Key: `api_key` in the provider's config or the env var it names (`OPENAI_API_KEY` in the
 shipped catalog). `base_url` in the config points the SDK elsewhere (a proxy, the test
-server).
+server). `HARPOON_UPSTREAM_CLIENT=wire` (the default) calls the same API with
+`wire.WireProvider` instead of the SDK; `sdk` keeps the SDK.
 """
 
 from __future__ import annotations
+
+import os
 
 import openai as sdk
 
@@ -14,6 +17,9 @@ from ..settings import Settings
 from .credentials import credential
 from .openai_sdk import OpenAIStyleProvider
 from .transport import Transport, openai_http_client
+from .wire import WireProvider
+
+DEFAULT_URL = "https://api.openai.com/v1"
 
 
 class OpenAIProvider(OpenAIStyleProvider):
@@ -37,8 +43,14 @@ def sdk_client(
     )
 
 
-def create(config: ProviderConfig, settings: Settings) -> OpenAIProvider:
+def create(config: ProviderConfig, settings: Settings) -> OpenAIProvider | WireProvider:
     key = credential(config, "api_key")
+    if settings.upstream_client == "wire":
+        # The SDK's own default: OPENAI_BASE_URL, else OpenAI's API.
+        base = config.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_URL
+        url = base.rstrip("/") + "/chat/completions"
+        param = OpenAIProvider.max_tokens_param
+        return WireProvider(config.name, url, key, settings, max_tokens_param=param)
     return OpenAIProvider(config.name, sdk_client(key, config.base_url, settings), sdk)
 
 

@@ -16,7 +16,9 @@ status when there was one:
     yielded                       -> StreamInterrupted (before any content: as above,
                                      so the router may still fall back)
 
-The SDKs' own retries are off (`max_retries=0`): retries belong to the router.
+The SDKs' own retries are off (`max_retries=0`): retries belong to the router. The
+status mapping is `http_errors.py`, shared with the wire client (`wire.py`), which is the
+default (`HARPOON_UPSTREAM_CLIENT=wire`); these adapters serve `HARPOON_UPSTREAM_CLIENT=sdk`.
 """
 
 from __future__ import annotations
@@ -32,17 +34,12 @@ import aiohttp
 import httpx
 import httpx2
 
-from ..errors import (
-    AuthError,
-    BadRequest,
-    ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
-    RateLimited,
-    StreamInterrupted,
-)
+from ..errors import ProviderError, ProviderTimeout, ProviderUnavailable, StreamInterrupted
 from ..schemas import ModelRequest, ModelSpec, ProviderResponse, StreamChunk
 from . import tokens
+from .http_errors import retry_after_s, status_error
+
+__all__ = ["OpenAIStyleProvider", "SDKErrors", "retry_after_s", "usage_of"]
 
 
 @dataclass(frozen=True)
@@ -68,32 +65,6 @@ class SDKErrors:
 # mid-stream); the SDKs' own connection errors wrap the same ones.
 _TRANSPORT_TIMEOUTS = (httpx.TimeoutException, httpx2.TimeoutException, TimeoutError)
 _TRANSPORT_ERRORS = (httpx.TransportError, httpx2.TransportError, aiohttp.ClientError)
-
-
-def retry_after_s(headers: Any) -> float | None:
-    """Seconds from `retry-after-ms` or `retry-after` (seconds; HTTP dates are ignored)."""
-    if headers is None:
-        return None
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw:
-            try:
-                return max(0.0, float(raw) / scale)
-            except ValueError:
-                continue
-    return None
-
-
-def _by_status(code: int) -> type[ProviderError]:
-    if code == 429:
-        return RateLimited
-    if code in (401, 403):
-        return AuthError
-    if code == 408:
-        return ProviderTimeout
-    if code >= 500:
-        return ProviderUnavailable
-    return BadRequest
 
 
 class OpenAIStyleProvider:
@@ -137,14 +108,8 @@ class OpenAIStyleProvider:
         if isinstance(exc, errors.timeout):
             return ProviderTimeout(f"{where} timed out", model=model.id)
         if isinstance(exc, errors.status):
-            code = exc.status_code
             detail = getattr(exc, "message", str(exc))
-            cls = _by_status(code)
-            text = f"{where} answered {code}: {detail}"
-            if cls is RateLimited:
-                wait = retry_after_s(exc.response.headers)
-                return RateLimited(text, model=model.id, status_code=code, retry_after_s=wait)
-            return cls(text, model=model.id, status_code=code)
+            return status_error(where, exc.status_code, detail, model.id, exc.response.headers)
         if isinstance(exc, errors.connection):
             cause = exc.__cause__ or exc.__context__
             why = f": {type(cause).__name__}: {cause}" if cause else ""

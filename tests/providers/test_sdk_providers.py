@@ -1,4 +1,5 @@
-"""Each HTTP provider through its real SDK against the test server: answers and failures."""
+"""Each HTTP provider against the test server, through the wire client (the default) and
+through its real SDK (`HARPOON_UPSTREAM_CLIENT=sdk`): the same answers and failures."""
 
 from __future__ import annotations
 
@@ -30,11 +31,17 @@ def kind(request) -> str:
     return request.param
 
 
+@pytest.fixture(params=["wire", "sdk"])
+def upstream(request, settings):
+    """Settings choosing one upstream client: Harpoon's wire client or the SDKs."""
+    return settings.model_copy(update={"upstream_client": request.param})
+
+
 @pytest.fixture
-async def case(kind, server, settings):
-    """(provider, model spec) of one kind, talking to the test server through its SDK."""
+async def case(kind, server, upstream):
+    """(provider, model spec) of one kind, talking to the test server through one client."""
     catalog = local_catalog({"local": LOCAL}, [local_spec()])
-    pool = ProviderPool.for_test_server(catalog, server.base_url, settings)
+    pool = ProviderPool.for_test_server(catalog, server.base_url, upstream)
     spec = next(m for m in catalog.models if catalog.providers[m.provider].kind == kind)
     provider = pool.for_model(spec)
     assert not provider.simulated
@@ -183,10 +190,11 @@ async def test_client_is_reused_across_calls(case, server):
     import asyncio
 
     provider, spec = case
+    await provider.complete(request("warm up"), spec)
     client = provider.client
     replies = await asyncio.gather(*(provider.complete(request(f"q{i}"), spec) for i in range(20)))
-    assert len(replies) == 20 and provider.client is client
-    assert server.calls() == {spec.provider_model: 20}
+    assert len(replies) == 20 and client is not None and provider.client is client
+    assert server.calls() == {spec.provider_model: 21}
 
 
 async def test_groq_usage_is_read_from_x_groq(server):
@@ -233,7 +241,7 @@ async def test_scripted_latency_delays_the_answer(case, server):
     assert reply.latency_s >= 0.2 and reply.text
 
 
-async def test_cloudflare_through_an_ai_gateway_path(server, settings):
+async def test_cloudflare_through_an_ai_gateway_path(server, upstream):
     """Workers AI answers through the AI Gateway's URL shape as well as the direct one."""
     from harpoon_ray.providers import cloudflare
 
@@ -243,7 +251,7 @@ async def test_cloudflare_through_an_ai_gateway_path(server, settings):
         api_key="cf-token",
         base_url=f"{server.base_url}/v1/acct/my-gateway/workers-ai/v1",
     )
-    provider = cloudflare.create(config, settings)
+    provider = cloudflare.create(config, upstream)
     spec = local_spec("cloudflare", "@cf/meta/llama-3.2-1b-instruct")
     try:
         reply = await provider.complete(request("Say hi through the gateway"), spec)
