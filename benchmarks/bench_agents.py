@@ -106,6 +106,46 @@ class MemorySampler:
         self._thread.join()
 
 
+def _kind(p: psutil.Process) -> str:
+    if p.pid == os.getpid():
+        return "driver"
+    try:
+        cmd = p.cmdline()
+    except psutil.Error:
+        return "other"
+    first = cmd[0] if cmd else p.name()
+    for kind in ("Mediator", "Orchestrator", "raylet", "gcs_server"):
+        if kind in first:
+            return kind.lower()
+    return "other"
+
+
+class CpuMeter:
+    """CPU seconds (user + system) spent by this process and the local Ray's, by kind:
+    where a covenant's cost goes, independent of how busy the rest of the machine is."""
+
+    def _snapshot(self) -> dict[int, tuple[str, float]]:
+        me = psutil.Process()
+        out = {}
+        for p in [me, *me.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                out[p.pid] = (_kind(p), t.user + t.system)
+            except psutil.Error:
+                continue
+        return out
+
+    def __enter__(self) -> CpuMeter:
+        self.start = self._snapshot()
+        self.by_kind: dict[str, float] = {}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for pid, (kind, cpu) in self._snapshot().items():
+            before = self.start.get(pid, (kind, 0.0))[1]
+            self.by_kind[kind] = self.by_kind.get(kind, 0.0) + max(0.0, cpu - before)
+
+
 def one_second_catalog(path: Path) -> Path:
     """Every catalog model answers in ~1 s: ttft 1 s, generation near instant."""
     lines = []
@@ -153,20 +193,26 @@ async def fan_out(client: HarpoonClient, agents: int) -> dict:
 
 
 async def many_covenants(client: HarpoonClient, covenants: int, users: int) -> dict:
-    async def one(i: int) -> tuple[float, float, str]:
+    async def one(i: int) -> tuple[float, str, str]:
         t0 = time.perf_counter()
         cov = await client.submit(
             f"bench-user-{i % users}", QueryRequest(query=f"Q{i}: define entropy.", pattern="smart")
         )
         done = await client.wait(cov.id, timeout_s=600)
-        latency = time.perf_counter() - t0
-        events = await client.events(cov.id, limit=1000)
-        model_s = sum(e.payload.get("latency_s", 0.0) for e in events if e.type is EventType.ACTION)
-        return latency, model_s, done.status.value
+        return time.perf_counter() - t0, cov.id, done.status.value
 
-    t0 = time.perf_counter()
-    got = await asyncio.gather(*(one(i) for i in range(covenants)))
-    wall = time.perf_counter() - t0
+    async def model_time(covenant_id: str) -> float:
+        events = await client.events(covenant_id, limit=1000)
+        return sum(e.payload.get("latency_s", 0.0) for e in events if e.type is EventType.ACTION)
+
+    with CpuMeter() as cpu:
+        t0 = time.perf_counter()
+        ran = await asyncio.gather(*(one(i) for i in range(covenants)))
+        wall = time.perf_counter() - t0
+    # read after the clock stops: the benchmark's own reads must not load the shards
+    # while the covenants it measures run
+    models = await asyncio.gather(*(model_time(cid) for _, cid, _ in ran))
+    got = [(lat, m, s) for (lat, _, s), m in zip(ran, models, strict=True)]
     # against the simulated model time itself (one ~1 s call each): the measured call
     # latency includes waiting for the loop and the log under load, and would flatter it
     ratios = sorted(lat / MODEL_TIME_S for lat, _, _ in got)
@@ -186,10 +232,14 @@ async def many_covenants(client: HarpoonClient, covenants: int, users: int) -> d
         "model_time_s_mean": round(statistics.mean(m for _, m, _ in got), 3),
         "ratio_p50": round(pct(ratios, 0.50), 2),
         "ratio_p99": round(pct(ratios, 0.99), 2),
+        "cpu_ms_per_covenant": {
+            k: round(1000 * v / covenants, 2) for k, v in sorted(cpu.by_kind.items())
+        },
+        "cpu_ms_per_covenant_total": round(1000 * sum(cpu.by_kind.values()) / covenants, 2),
     }
 
 
-async def run(quick: bool, workdir: Path) -> dict:
+async def run(quick: bool, workdir: Path, only: str | None = None) -> dict:
     settings = Settings(
         data_dir=workdir / "data",
         namespace="harpoon-bench",
@@ -204,13 +254,16 @@ async def run(quick: bool, workdir: Path) -> dict:
     await fan_out(client, 64)  # warm-up: worker processes, imports
     agents = 1_000 if quick else 10_000
     covenants, users = (100, 20) if quick else (1_000, 100)
-    with MemorySampler() as mem_a:
-        a = await fan_out(client, agents)
-    a["peak_ray_rss_gib"] = round(mem_a.peak / 2**30, 2)
-    with MemorySampler() as mem_b:
-        b = await many_covenants(client, covenants, users)
-    b["peak_ray_rss_gib"] = round(mem_b.peak / 2**30, 2)
-    return {"fan_out": a, "covenants": b}
+    out: dict = {}
+    if only in (None, "a"):
+        with MemorySampler() as mem_a:
+            out["fan_out"] = await fan_out(client, agents)
+        out["fan_out"]["peak_ray_rss_gib"] = round(mem_a.peak / 2**30, 2)
+    if only in (None, "b"):
+        with MemorySampler() as mem_b:
+            out["covenants"] = await many_covenants(client, covenants, users)
+        out["covenants"]["peak_ray_rss_gib"] = round(mem_b.peak / 2**30, 2)
+    return out
 
 
 def write_readme(res: dict) -> None:
@@ -347,13 +400,13 @@ def write_readme(res: dict) -> None:
     README.write_text(text)
 
 
-def one_run(quick: bool) -> dict:
+def one_run(quick: bool, only: str | None = None) -> dict:
     """Both measurements on a fresh local Ray, and what the machine was doing."""
     cpus = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="harpoon-bench-") as tmp:
         ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, namespace="harpoon")
         try:
-            res = asyncio.run(run(quick, Path(tmp)))
+            res = asyncio.run(run(quick, Path(tmp), only))
         finally:
             ray.shutdown()
     res.update(
@@ -375,9 +428,17 @@ def main() -> None:
     parser.add_argument(
         "--twice", action="store_true", help="run it all twice (each its own Ray), report both"
     )
+    parser.add_argument(
+        "--only",
+        choices=("a", "b"),
+        help="run one measurement and print it; results and README are left alone",
+    )
     args = parser.parse_args()
     before = json.loads(args.before.read_text()) if args.before else None
-    runs = [one_run(args.quick) for _ in range(2 if args.twice else 1)]
+    runs = [one_run(args.quick, args.only) for _ in range(2 if args.twice else 1)]
+    if args.only:
+        print(json.dumps(runs, indent=2))
+        return
     res = runs[0]
     if len(runs) > 1:
         res["second_run"] = runs[1]

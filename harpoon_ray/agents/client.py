@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from ..errors import HarpoonError, ValidationFailed
 from ..schemas import Covenant, Event, EventType, QueryRequest
 from ..settings import Settings, get_settings
+from . import wire
 from .sharding import AgentConfig, Shards
 
 T = TypeVar("T")
@@ -97,7 +98,10 @@ class HarpoonClient:
         _name(tenant_id, "tenant_id")
         covenant_id = "cov_" + uuid.uuid4().hex[:16]  # makes a retried submit idempotent
         mediator = self.shards.mediator_for(tenant_id, user_id)
-        return await _call(mediator.submit.remote(tenant_id, user_id, request, covenant_id))
+        sent = wire.pack_request(request)
+        return wire.unpack(
+            await _call(mediator.submit.remote(tenant_id, user_id, sent, covenant_id))
+        )
 
     async def get(self, covenant_id: str) -> dict[str, Any]:
         """`{"covenant": {...}, "agents": [...]}` as JSON-ready dicts."""
@@ -132,7 +136,8 @@ class HarpoonClient:
         deadline = time.monotonic() + timeout_s
         while True:
             left = deadline - time.monotonic()
-            cov = await _call(shard.wait.remote(covenant_id, max(0.0, min(left, 30.0))))
+            got = await _call(shard.wait.remote(covenant_id, max(0.0, min(left, 30.0))))
+            cov = wire.unpack(got)
             if cov.status.terminal or left <= 0:
                 return cov
 

@@ -18,8 +18,8 @@ import ray
 
 from ..errors import NotFound
 from ..patterns import draft_covenant
-from ..schemas import Covenant, Message, QueryRequest
-from . import gctune, sharding
+from ..schemas import Covenant, CovenantStatus, Message, QueryRequest
+from . import gctune, sharding, wire
 from .eventlog import EventLog
 from .lookups import BatchedLookup
 from .routing import build_router
@@ -77,20 +77,22 @@ class Mediator:
         self,
         tenant_id: str,
         user_id: str,
-        request: QueryRequest | dict[str, Any],
+        request: QueryRequest | dict[str, Any] | bytes,
         covenant_id: str | None = None,
-    ) -> Covenant:
-        """Draft, store and delegate a covenant; idempotent when `covenant_id` is given."""
+    ) -> bytes:
+        """Draft, store and delegate a covenant; idempotent when `covenant_id` is given.
+
+        Returns the covenant as the orchestrator stored it (`wire.pack`ed)."""
         await self._start()
         if covenant_id is not None:
             stored = await self._stored.get(covenant_id)
             if stored is not None:  # a retried call: make sure it was delegated, once
-                return await self._delegate(stored)
+                return await self._redelegate(stored)
         # no reconcile here: asking the orchestrators about every running covenant of the
         # user on each submit cost thousands of calls under load; the push keeps it fresh
         history = await self._recent_turns(tenant_id, user_id)
         cov = draft_covenant(
-            request,
+            wire.request_data(request),
             user_id=user_id,
             tenant_id=tenant_id,
             router=self.router,
@@ -98,17 +100,26 @@ class Mediator:
         )
         if covenant_id is not None:
             cov.id = covenant_id
+        # stored as active at once: one row write instead of draft, then active
+        cov.status = CovenantStatus.ACTIVE
         self._stage_turn(cov, "user", cov.query, cov.created_at)
         self.log.stage(covenants=[cov])
-        await self.log.flush()
-        return await self._delegate(cov)
+        # this shard's commit and the orchestrator's run side by side, not in turn: both
+        # are done before the submission returns
+        active, _ = await asyncio.gather(self._delegate(cov), self.log.flush())
+        return active
 
-    async def _delegate(self, cov: Covenant) -> Covenant:
-        active = await self.shards.orchestrator_for(cov.id).submit.remote(cov)
-        if active.status != cov.status:
+    async def _delegate(self, cov: Covenant) -> bytes:
+        return await self.shards.orchestrator_for(cov.id).submit.remote(wire.pack(cov))
+
+    async def _redelegate(self, stored: Covenant) -> bytes:
+        """A retried submission: the orchestrator's answer says how it stands now."""
+        data = await self._delegate(stored)
+        active = wire.unpack(data)
+        if active.status != stored.status:
             # not awaited: the orchestrator holds the truth and lists reconcile with it
             self.log.stage(covenants=[active])
-        return active
+        return data
 
     async def _recent_turns(self, tenant_id: str, user_id: str) -> list[dict[str, Any]]:
         """The user's last turns, from memory after the first read of the store."""
@@ -149,13 +160,18 @@ class Mediator:
         elif key in self._early:
             self._early[key].append(turn)
 
-    async def covenant_finished(self, cov: Covenant) -> None:
-        """Record the end of a covenant and its answer in the user's conversation."""
+    async def covenant_finished(self, cov: wire.CovenantWire) -> None:
+        """Record the end of a covenant and its answer in the user's conversation.
+
+        Staged, not waited on: the answer is in the user's turns in memory at once (what a
+        follow-up reads), and committed with the next batch. Should this shard die first,
+        its row still says active, so the next list or history read asks the
+        orchestrator again and records it then."""
         await self._start()
+        cov = wire.unpack(cov)
         answer = cov.result if cov.result is not None else f"({cov.status.value}: {cov.error})"
         self._stage_turn(cov, "assistant", answer, time.time())
         self.log.stage(covenants=[cov])
-        await self.log.flush()
 
     async def _reconcile(self, covenants: list[Covenant]) -> list[Covenant]:
         """Ask the orchestrators about covenants this shard still thinks are running."""
@@ -176,9 +192,11 @@ class Mediator:
     ) -> list[dict[str, Any]]:
         """The user's conversation, oldest first: one user turn and one answer per covenant."""
         await self._start()
+        await self.log.flush()  # answers staged by `covenant_finished`
         await self._reconcile(
             await self.store.covenants(tenant_id, user_id, active_only=True, limit=100)
         )
+        await self.log.flush()
         return await self.store.messages(tenant_id, user_id, limit)
 
     async def list(
@@ -186,10 +204,12 @@ class Mediator:
     ) -> list[Covenant]:
         """This shard's covenants, newest first, with up-to-date status."""
         await self._start()
+        await self.log.flush()  # ends staged by `covenant_finished`
         return await self._reconcile(await self.store.covenants(tenant_id, user_id, limit=limit))
 
     async def covenant(self, covenant_id: str) -> Covenant:
         await self._start()
+        await self.log.flush()
         cov = await self.store.covenant(covenant_id)
         if cov is None:
             raise NotFound(f"no covenant {covenant_id!r}", param="covenant_id")

@@ -188,18 +188,11 @@ class OrchestrationRuntime:
             router=self.shard.router,
         )
 
-        waited: set[str] = set()
-
         async def commit_tokens() -> None:
-            """An answer's tokens are worth showing now: log them (and what came before)
-            at once. The stream waits for the first batch's commit only, so the first
-            words reach readers alone; waiting on every commit cost seconds under load."""
-            batch = chunk.take(os.getpid())
-            self._apply(batch, info, found)
-            fresh = {e[0] for e in batch.events if e[1] == EventType.TOKEN} - waited
-            if fresh:
-                waited.update(fresh)
-                await self.log.flush()
+            """An answer's tokens are worth showing now: into the log at once, not with the
+            next batch. Not waited on: the log's flusher commits them within its interval
+            either way, and a stream held up by each commit cost seconds under load."""
+            self._apply(chunk.take(os.getpid()), info, found)
 
         chunk.on_tokens = commit_tokens
         tasks = {asyncio.create_task(chunk.run_agent(s)) for s in specs}

@@ -22,7 +22,7 @@ from ..errors import HarpoonError, NotFound, ValidationFailed
 from ..patterns import run_pattern
 from ..patterns.runtime import SubAgentResult
 from ..schemas import Completion, Covenant, CovenantStatus, EventType
-from . import gctune, sharding
+from . import gctune, sharding, wire
 from .eventlog import EventLog
 from .lookups import BatchedLookup
 from .orchestration import OrchestrationRuntime
@@ -88,18 +88,21 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ submit and run
 
-    async def submit(self, covenant: Covenant) -> Covenant:
-        """Store the covenant, log `covenant.created` (seq 1), start it; idempotent by id."""
+    async def submit(self, covenant: wire.CovenantWire) -> bytes:
+        """Store the covenant, log `covenant.created` (seq 1), start it; idempotent by id.
+
+        Takes and returns the covenant `wire.pack`ed (see `wire` for why)."""
         await self._start()
-        running = self._runs.get(covenant.id)
+        cov = wire.unpack(covenant)
+        running = self._runs.get(cov.id)
         if running is not None:
-            return running.covenant
-        stored = self._ended.get(covenant.id) or await self._stored.get(covenant.id)
+            return wire.pack(running.covenant)
+        stored = self._ended.get(cov.id) or await self._stored.get(cov.id)
         if stored is not None:
-            return stored
-        cov = covenant.model_copy(
-            update={"status": CovenantStatus.ACTIVE, "updated_at": time.time()}
-        )
+            return wire.pack(stored)
+        if cov is covenant:  # a model from a caller in this process: not ours to change
+            cov = cov.model_copy()
+        cov.status, cov.updated_at = CovenantStatus.ACTIVE, time.time()
         await self.log.open_covenant(cov.id, cov.tenant_id, fresh=True)
         self.log.stage(covenants=[cov])
         self.log.append(
@@ -110,8 +113,9 @@ class Orchestrator:
             key="covenant.created",
         )
         await self.log.flush()
+        reply = wire.pack(cov)  # before the run can change it
         await self._launch(cov, fresh=True)
-        return cov
+        return reply
 
     async def _orchestrate(self, rt: OrchestrationRuntime) -> None:
         cov = rt.covenant
@@ -170,7 +174,8 @@ class Orchestrator:
         because a mediator that is down catches up on its next read instead."""
         try:
             m = self.shards.mediator_for(cov.tenant_id, cov.user_id)
-            await asyncio.wait_for(m.covenant_finished.remote(cov), MEDIATOR_NOTICE_S)
+            notice = m.covenant_finished.remote(wire.pack(cov))
+            await asyncio.wait_for(notice, MEDIATOR_NOTICE_S)
         except Exception as exc:  # a dead or slow mediator must not fail the covenant
             log.warning("could not tell the mediator about %s: %s", cov.id, exc)
 
@@ -256,8 +261,9 @@ class Orchestrator:
         running = covenant_id in self._runs or self.log.is_open(covenant_id)
         return {"events": events, "terminal": not running}
 
-    async def wait(self, covenant_id: str, timeout_s: float = 30.0) -> Covenant:
-        """The covenant once it has ended, or as it is when `timeout_s` runs out."""
+    async def wait(self, covenant_id: str, timeout_s: float = 30.0) -> bytes:
+        """The covenant once it has ended, or as it is when `timeout_s` runs out
+        (`wire.pack`ed)."""
         await self._start()
         cov = await self._covenant(covenant_id)
         # A run still in `_runs` may already say "completed" in memory while its last
@@ -267,7 +273,7 @@ class Orchestrator:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), timeout_s)
             cov = await self._covenant(covenant_id)
-        return cov
+        return wire.pack(cov)
 
     async def list(
         self, tenant_id: str | None = None, user_id: str | None = None, limit: int = 50
