@@ -13,6 +13,8 @@ import pytest
 
 from harpoon_ray.testing.browser import CHROMIUM, CHROMIUM_ARGS
 
+from .scripted_gateway import ScriptedGateway, scripted_gateway
+
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}
 
@@ -41,6 +43,23 @@ def app_url(request: pytest.FixtureRequest) -> str:
     """The gateway's base URL, where the UI is served at `/`: the session's Serve app, or
     an app already running at `HARPOON_UI_BASE_URL` (e.g. one started by `make run`)."""
     return os.environ.get("HARPOON_UI_BASE_URL") or request.getfixturevalue("serve_app")
+
+
+@pytest.fixture(scope="session")
+def scripted_session(
+    ray_instance: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ScriptedGateway]:
+    """The scripted gateway (tests/ui/scripted_gateway.py), started once when first needed."""
+    with scripted_gateway(tmp_path_factory.mktemp("ui-scripted")) as gateway:
+        yield gateway
+
+
+@pytest.fixture
+def scripted(scripted_session: ScriptedGateway) -> Iterator[ScriptedGateway]:
+    """A gateway whose models do what the test scripts; no script is left for the next."""
+    scripted_session.upstream.reset()
+    yield scripted_session
+    scripted_session.upstream.reset()
 
 
 class PageProblems(list):

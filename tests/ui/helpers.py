@@ -8,6 +8,24 @@ import time
 import urllib.request
 from typing import Any
 
+# Samples, once per frame, of what the card and the tree show (installed before load).
+RECORDER = """
+window.__samples = [];
+const sample = () => {
+  const status = document.querySelector('#covenant-status');
+  const snap = window.harpoon && window.harpoon.snapshot();
+  const answer = document.querySelector('hp-chat article.assistant:last-of-type');
+  window.__samples.push({
+    status: status ? status.textContent : null,
+    agents: snap ? snap.agents.length : 0,
+    answer: answer ? answer.querySelector('.body').textContent : '',
+    streaming: answer ? answer.dataset.streaming === 'true' : false,
+  });
+  requestAnimationFrame(sample);
+};
+requestAnimationFrame(sample);
+"""
+
 
 def get_json(url: str) -> Any:
     """GET a JSON document from the gateway (loopback only)."""
@@ -43,6 +61,17 @@ def wait_terminal(page: Any, timeout_s: float = 60) -> dict[str, Any]:
         )
         raise AssertionError(f"covenant did not end within {timeout_s}s: {state}") from None
     return page.evaluate("window.harpoon.snapshot()")
+
+
+def wait_running(page: Any, timeout_s: float = 30) -> str:
+    """Wait until the page's covenant is active with an agent at work; the covenant's id."""
+    handle = page.wait_for_function(
+        "() => { const s = window.harpoon.snapshot();"
+        " return s && s.status === 'active' && s.agents.some((a) => a.status === 'running')"
+        " && s.id; }",
+        timeout=timeout_s * 1000,
+    )
+    return handle.json_value()
 
 
 def send_query(page: Any, text: str, pattern: str | None = None) -> None:

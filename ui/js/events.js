@@ -30,7 +30,7 @@ export function newCovenant(id) {
     lastSeq: 0, applied: 0, duplicates: 0, gaps: 0,
     agents: new Map(), children: new Map(), answer: '', answerAgent: null,
     structure: 0, // bumped when agents are added: the tree re-flattens
-    counts: { total: 0, running: 0, completed: 0, failed: 0 },
+    counts: { total: 0, running: 0, completed: 0, failed: 0, cancelled: 0 },
   };
 }
 
@@ -63,17 +63,25 @@ function mergeCovenant(cv, c) {
   cv.simulated = pick(c, 'simulated') ?? cv.simulated;
 }
 
+const COUNTED = new Set(['running', 'completed', 'failed', 'cancelled']);
+
 function setStatus(cv, agent, status) {
   const was = agent.status;
   if (was === status) return;
   const c = cv.counts;
-  if (was === 'running') c.running--;
-  if (was === 'completed') c.completed--;
-  if (was === 'failed') c.failed--;
-  if (status === 'running') c.running++;
-  if (status === 'completed') c.completed++;
-  if (status === 'failed') c.failed++;
+  if (COUNTED.has(was)) c[was]--;
+  if (COUNTED.has(status)) c[status]++;
   agent.status = status;
+}
+
+/**
+ * A covenant that ended without completing ends its unfinished agents with it, as the
+ * server records them (`Store.end_running_agents`): no event says so per agent, and a
+ * tree still pulsing after Stop would say the agents are at work.
+ */
+function endUnfinished(cv) {
+  if (!isTerminal(cv.status) || cv.status === 'completed' || cv.counts.total === cv.counts.completed + cv.counts.failed + cv.counts.cancelled) return;
+  for (const a of cv.agents.values()) if (a.status === 'pending' || a.status === 'running') setStatus(cv, a, cv.status);
 }
 
 function addAgent(cv, id, p) {
@@ -134,6 +142,7 @@ export function applyEvent(cv, ev) {
   cv.lastSeq = ev.seq;
   cv.applied++;
   const notice = reduce(cv, ev);
+  endUnfinished(cv);
   if (cv.history[cv.history.length - 1] !== cv.status) cv.history.push(cv.status);
   return notice;
 }
@@ -219,9 +228,12 @@ function reduce(cv, ev) {
   }
 }
 
-/** Overall progress in [0, 1]: finished agents count fully, running ones by their bar. */
+/**
+ * Overall progress in [0, 1]: finished agents count fully, running ones by their bar; a
+ * stopped covenant keeps the share it reached, so its bar does not claim it finished.
+ */
 export function overallProgress(cv) {
-  if (isTerminal(cv.status)) return 1;
+  if (cv.status === 'completed') return 1;
   let sum = 0;
   for (const a of cv.agents.values()) sum += (a.status === 'completed' || a.status === 'failed') ? 1 : a.progress;
   return cv.agents.size ? sum / cv.agents.size : 0;

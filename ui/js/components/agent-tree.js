@@ -8,6 +8,14 @@ import { domId, flatten, offsets, paintDetail, paintNode, ROW_H, rowAt } from '.
 
 const OVERSCAN_PX = 300;
 
+/** "3/8 agents · 2 running", plus failed and cancelled when there are any. */
+function describeCounts(c) {
+  let text = `${count(c.completed)}/${count(c.total)} agents · ${count(c.running)} running`;
+  if (c.failed) text += ` · ${count(c.failed)} failed`;
+  if (c.cancelled) text += ` · ${count(c.cancelled)} cancelled`;
+  return text;
+}
+
 class HpAgentTree extends HTMLElement {
   connectedCallback() {
     if (this.viewport) return;
@@ -96,9 +104,7 @@ class HpAgentTree extends HTMLElement {
     this.overallBar.firstChild.style.width = pct(overall);
     this.overallBar.dataset.status = cv ? cv.status : '';
     this.overallBar.setAttribute('aria-valuenow', String(Math.round(overall * 100)));
-    this.overallText.textContent = cv && cv.counts.total
-      ? `${count(cv.counts.completed)}/${count(cv.counts.total)} agents · ${count(cv.counts.running)} running${cv.counts.failed ? ` · ${count(cv.counts.failed)} failed` : ''}`
-      : 'no agents';
+    this.overallText.textContent = cv && cv.counts.total ? describeCounts(cv.counts) : 'no agents';
 
     const top = this.viewport.scrollTop;
     const bottom = top + (this.viewport.clientHeight || 600);

@@ -16,7 +16,7 @@ class HpCovenantCard extends HTMLElement {
   /** @param {object|null} cv a covenant view from events.js */
   update(cv) {
     const key = cv
-      ? `${cv.id}|${cv.status}|${cv.history.length}|${cv.counts.total}|${cv.counts.completed}|${cv.counts.failed}|${cv.counts.running}|${cv.cost}|${cv.plan.length}|${cv.pattern}`
+      ? `${cv.id}|${cv.status}|${cv.history.length}|${cv.counts.total}|${cv.counts.completed}|${cv.counts.failed}|${cv.counts.cancelled}|${cv.counts.running}|${cv.cost}|${cv.plan.length}|${cv.pattern}`
       : '';
     if (key === this.key) return;
     this.key = key;
@@ -51,7 +51,8 @@ class HpCovenantCard extends HTMLElement {
     row('why', cv.patternReason);
     row('models', cv.models && cv.models.length ? cv.models.join(', ') : null);
     row('constraints', describeConstraints(cv.constraints));
-    row('agents', cv.counts.total ? `${cv.counts.completed}/${cv.counts.total} done, ${cv.counts.running} running, ${cv.counts.failed} failed` : null);
+    const c = cv.counts;
+    row('agents', c.total ? `${c.completed}/${c.total} done, ${c.running} running, ${c.failed} failed${c.cancelled ? `, ${c.cancelled} cancelled` : ''}` : null);
     row('cost', cv.cost ? usd(cv.cost) : null);
     row('latency', cv.latency ? seconds(cv.latency) : null);
     if (cv.simulated) row('provider', 'simulated');

@@ -1,0 +1,105 @@
+"""A second Harpoon gateway whose models answer from a scripted test server.
+
+The session's Serve app simulates its models at `HARPOON_SIMULATED_SPEED` (0.01 in
+tests), so an answer streams in milliseconds and a covenant ends before a person, or a
+browser test, can press Stop. The tests that need a covenant to take its time (a slow
+stream, a model call that never answers until cancelled) run against this gateway
+instead: the same FastAPI app the Serve `Gateway` deployment builds
+(`serve.factory.create_app`), served by uvicorn on a loopback port in this process, with
+every provider pointed at its own `testing.server` (`AppArgs.test_server_url`). Its agent
+shards live in their own Ray namespace and data dir, so they never meet the session
+app's shards or files.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+NAMESPACE = "harpoon-ui-scripted"
+STARTUP_TIMEOUT_S = 15.0
+
+
+@dataclass
+class ScriptedGateway:
+    """Where the gateway listens and the test server its models answer from."""
+
+    base_url: str
+    upstream: Any  # harpoon_ray.testing.server.RunningServer
+
+    def script_every_model(self, steps: list[dict[str, Any]]) -> None:
+        """Queue `steps` for every catalog model, whichever one the router picks."""
+        from harpoon_ray.catalog import default_catalog
+
+        for model in {m.provider_model for m in default_catalog().models}:
+            self.upstream.script(model, steps)
+
+
+def _settings(data_dir: Path) -> Any:
+    from harpoon_ray.settings import Settings
+
+    return Settings(
+        data_dir=data_dir,
+        namespace=NAMESPACE,
+        mediator_shards=1,
+        orchestrator_shards=1,
+        max_retries=0,
+        backoff_base_s=0.01,
+    )
+
+
+def _kill_shards(settings: Any) -> None:
+    """Stop this gateway's detached shards for good (they would outlive the session)."""
+    import ray
+
+    from harpoon_ray.agents.client import HarpoonClient
+
+    for handle in HarpoonClient(settings).shards.all():
+        ray.kill(handle, no_restart=True)
+
+
+@contextmanager
+def scripted_gateway(data_dir: Path) -> Iterator[ScriptedGateway]:
+    """Run the gateway (and its test server) until the block exits. Needs Ray started."""
+    import uvicorn
+
+    from harpoon_ray.serve.config import AppArgs
+    from harpoon_ray.serve.context import GatewayContext
+    from harpoon_ray.serve.factory import create_app
+    from harpoon_ray.testing.server import serve_in_thread
+
+    settings = _settings(data_dir)
+    with serve_in_thread() as upstream:
+        ctx = GatewayContext(AppArgs(test_server_url=upstream.base_url), settings)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(ctx), log_level="warning", access_log=False, timeout_graceful_shutdown=2
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="ui-scripted-gateway", daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                sock.close()
+                raise RuntimeError(f"the scripted gateway did not start on port {port}")
+            time.sleep(0.02)
+        try:
+            yield ScriptedGateway(f"http://127.0.0.1:{port}", upstream)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            sock.close()
+            _kill_shards(settings)
