@@ -18,9 +18,10 @@ from .errors import CatchAll, install_error_handlers
 from .limits import BodyLimit
 from .routes_agents import agents_routes
 from .routes_api import api_routes
-from .routes_v1 import v1_routes
+from .routes_v1 import ChatCompletions, v1_routes
 from .routes_ws import ws_routes
 from .static import mount_ui
+from .v1_ingress import ChatCompletionsIngress
 
 DESCRIPTION = """Harpoon: a multi-provider LLM gateway and multi-agent orchestrator on Ray.
 
@@ -43,11 +44,14 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     tenant = TenantResolver(ctx.settings.api_key)
     install_error_handlers(app)
     app.include_router(api_routes(ctx, tenant))
-    app.include_router(v1_routes(ctx, tenant))
+    chat = ChatCompletions(ctx)
+    app.include_router(v1_routes(ctx, tenant, chat))
     app.include_router(agents_routes(ctx, tenant))
     app.include_router(ws_routes(ctx, tenant))
     mount_ui(app, ctx.args.ui_dir)
-    # Outermost first on the way in: catch-all, then the body limit.
+    # Outermost first on the way in: catch-all, the body limit, then the /v1 hot path
+    # (`v1_ingress.py`), which answers chat completions before FastAPI's routing.
+    app.add_middleware(ChatCompletionsIngress, chat=chat, tenant=tenant)
     app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes)
     app.add_middleware(CatchAll)
 

@@ -7,12 +7,12 @@ unchanged SDK call never fails on them.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..providers.fastjson import dumps
 from ..schemas import Completion, Constraints, Message, ModelRequest
 
 AUTO_MODEL = "harpoon/auto"
@@ -128,6 +128,17 @@ def harpoon_headers(c: Completion) -> dict[str, str]:
     }
 
 
+def completion_response(c: Completion) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The JSON body and raw ASGI headers of a non-streamed answer, built once."""
+    body = dumps(completion_body(c))
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    headers += [(k.encode(), v.encode()) for k, v in harpoon_headers(c).items()]
+    return body, headers
+
+
 def completion_body(c: Completion) -> dict[str, Any]:
     return {
         "id": "chatcmpl-" + c.id.removeprefix("cmpl-"),
@@ -156,26 +167,26 @@ class ChunkWriter:
         self.model = model
         self.created = int(time.time())
         self._prefix = (
-            f'data: {{"id":{json.dumps(stream_id)},"object":"chat.completion.chunk",'
-            f'"created":{self.created},"model":{json.dumps(model)},'
+            b'data: {"id":' + dumps(stream_id) + b',"object":"chat.completion.chunk",'
+            b'"created":' + str(self.created).encode() + b',"model":' + dumps(model) + b","
         )
 
     def delta(self, content: str, role: bool = False) -> bytes:
         delta = {"role": "assistant", "content": content} if role else {"content": content}
         choices = [{"index": 0, "delta": delta, "finish_reason": None}]
-        return (self._prefix + f'"choices":{json.dumps(choices)}}}\n\n').encode()
+        return self._prefix + b'"choices":' + dumps(choices) + b"}\n\n"
 
     def finish(self, c: Completion) -> bytes:
         choices = [{"index": 0, "delta": {}, "finish_reason": c.finish_reason}]
         body = {"choices": choices, "usage": usage(c), "harpoon": harpoon_extra(c)}
-        return (self._prefix + json.dumps(body)[1:] + "\n\n").encode()
+        return self._prefix + dumps(body)[1:] + b"\n\n"
 
     def usage_chunk(self, c: Completion) -> bytes:
-        return (self._prefix + f'"choices":[],"usage":{json.dumps(usage(c))}}}\n\n').encode()
+        return self._prefix + b'"choices":[],"usage":' + dumps(usage(c)) + b"}\n\n"
 
     @staticmethod
     def error(body: dict[str, Any]) -> bytes:
-        return f"data: {json.dumps(body)}\n\n".encode()
+        return b"data: " + dumps(body) + b"\n\n"
 
     @staticmethod
     def done() -> bytes:

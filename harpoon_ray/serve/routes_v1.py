@@ -7,7 +7,6 @@ the body (the final chunk when streaming) and in `x-harpoon-*` headers.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -25,35 +24,38 @@ from .openai_types import (
     AUTO_MODEL,
     ChatCompletionRequest,
     ChunkWriter,
-    completion_body,
-    harpoon_headers,
+    completion_response,
 )
+
+CHAT_COMPLETIONS = "/v1/chat/completions"
 
 log = logging.getLogger("harpoon.serve.v1")
 
 
-def v1_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(tenant)])
+class ChatCompletions:
+    """The one implementation of `POST /v1/chat/completions`: the fast ASGI path
+    (`v1_ingress.ChatCompletionsIngress`) and the documented FastAPI route both call it."""
 
-    @router.post(
-        "/chat/completions",
-        summary="OpenAI-compatible chat completion (set `stream` for SSE)",
-        response_model=None,
-    )
-    async def chat_completions(body: ChatCompletionRequest) -> Response:
+    def __init__(self, ctx: GatewayContext) -> None:
+        self.ctx = ctx
+
+    async def complete(
+        self, body: ChatCompletionRequest
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """A non-streamed answer: its JSON body and raw headers."""
+        done = await self.ctx.router.complete(
+            body.to_request(), body.constraints, body.routed_model()
+        )
+        return completion_response(done)
+
+    async def stream(self, body: ChatCompletionRequest) -> StreamingResponse:
+        """A streamed answer. The model is decided and the first item awaited before the
+        response starts, so an unknown model or a chain that fails before any output is
+        a status code, not a broken stream."""
         request = body.to_request()
         model = body.routed_model()
-        if not body.stream:
-            done = await ctx.router.complete(request, body.constraints, model)
-            return Response(
-                json.dumps(completion_body(done)),
-                media_type="application/json",
-                headers=harpoon_headers(done),
-            )
-        # Decide first: an unknown model or unmeetable constraints is a 4xx, not a stream.
-        decision = ctx.local_router.decide(request, body.constraints, model)
-        stream = ctx.router.stream(request, body.constraints, model)
-        # The first item too: a chain that fails before any output gets a 5xx status.
+        decision = self.ctx.local_router.decide(request, body.constraints, model)
+        stream = self.ctx.router.stream(request, body.constraints, model)
         first = await anext(stream)
         writer = ChunkWriter("chatcmpl-" + uuid.uuid4().hex[:24], decision.model)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -67,6 +69,23 @@ def v1_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
             media_type="text/event-stream",
             headers=headers,
         )
+
+
+def v1_routes(ctx: GatewayContext, tenant: TenantResolver, chat: ChatCompletions) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(tenant)])
+
+    @router.post(
+        CHAT_COMPLETIONS.removeprefix("/v1"),
+        summary="OpenAI-compatible chat completion (set `stream` for SSE)",
+        response_model=None,
+    )
+    async def chat_completions(body: ChatCompletionRequest) -> Response:
+        # Served by the fast ASGI path in the app; declared here for the OpenAPI document
+        # and for apps built without that path.
+        if body.stream:
+            return await chat.stream(body)
+        payload, headers = await chat.complete(body)
+        return Response(payload, headers={k.decode(): v.decode() for k, v in headers})
 
     @router.get("/models", summary="The catalog as OpenAI models, plus tiers and auto")
     async def list_models() -> dict[str, Any]:

@@ -114,3 +114,57 @@ def test_unmeetable_constraints_are_refused(http: httpx.Client) -> None:
     )
     assert r.status_code == 422
     assert r.json()["error"]["type"] == "constraint_unsatisfiable"
+
+
+def test_plain_http_gets_the_harpoon_headers(http: httpx.Client) -> None:
+    """A non-streamed answer carries the x-harpoon-* headers matching its `harpoon` field."""
+    r = http.post("/v1/chat/completions", json={"model": "edge", "messages": PROMPT})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    extra = r.json()["harpoon"]
+    assert r.headers["x-harpoon-model"] == extra["model"] == r.json()["model"]
+    assert r.headers["x-harpoon-tier"] == extra["tier"] == "edge"
+    assert float(r.headers["x-harpoon-saving-usd"]) == pytest.approx(extra["saving_usd"], abs=1e-8)
+
+
+def test_malformed_json_is_an_openai_400(http: httpx.Client) -> None:
+    """A body that is not JSON is a 400 in OpenAI's error shape naming the body."""
+    r = http.post(
+        "/v1/chat/completions",
+        content=b'{"messages": [',
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["param"] == "body" and "not valid JSON" in r.json()["error"]["message"]
+
+
+def test_wrong_role_is_a_422_naming_the_nested_field(http: httpx.Client) -> None:
+    """A message with an unknown role is a 422 whose param is the dotted path to it."""
+    r = http.post("/v1/chat/completions", json={"messages": [{"role": "robot", "content": "beep"}]})
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["param"] == "messages.0.role" and error["type"] == "invalid_request_error"
+
+
+def test_body_over_the_limit_is_a_413(http: httpx.Client) -> None:
+    """A completion request larger than HARPOON_MAX_BODY_BYTES is refused before parsing."""
+    big = [{"role": "user", "content": "x" * 1_100_000}]
+    r = http.post("/v1/chat/completions", json={"messages": big})
+    assert r.status_code == 413 and r.json()["error"]["type"] == "request_too_large"
+
+
+def test_locked_v1_needs_the_bearer_token(locked_app: str, api_key: str) -> None:
+    """With HARPOON_API_KEY set, /v1 refuses a missing token (401) and serves the right one."""
+    url = locked_app + "/v1/chat/completions"
+    body = {"model": "edge", "messages": PROMPT}
+    refused = httpx.post(url, json=body, timeout=30)
+    assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+    assert refused.json()["error"]["param"] == "authorization"
+    sdk = openai.OpenAI(base_url=locked_app + "/v1", api_key=api_key, max_retries=0)
+    assert sdk.chat.completions.create(model="edge", messages=PROMPT).choices[0].message.content
+
+
+def test_locked_v1_stream_needs_the_bearer_token(locked_app: str) -> None:
+    """A streamed request without the token is refused before any stream starts."""
+    sdk = openai.OpenAI(base_url=locked_app + "/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        sdk.chat.completions.create(model="edge", messages=PROMPT, stream=True)
