@@ -3,11 +3,15 @@ straight to the test server (zero latency), at 1, 10, 100 and 1,000 concurrent c
 
     .venv/bin/python benchmarks/bench_gateway.py [--quick] [--modes proxy,haproxy]
                                                  [--litellm /tmp/litellm-venv/bin/litellm]
+                                                 [--loadgen wrk|aiohttp] [--replicas N]
 
 Every server runs in its own process on a loopback port and is stopped by its PID:
 the test server, Harpoon (`python -m harpoon_ray.serve.launcher`, its own Ray, one run
-per ingress mode) and LiteLLM's proxy when its venv exists. The load generator is one
-aiohttp process. Results: benchmarks/results/gateway.json.
+per ingress mode) and LiteLLM's proxy when its venv exists. The load generator is `wrk`
+(`apt-get install wrk`; one thread, a Lua script for the POST) when it is installed, else
+one aiohttp process: on 2 cores the generator shares the CPU with what it measures, and
+aiohttp spent ~0.3 ms of CPU per request where wrk spends a few µs. Every target of a run
+gets the same generator. Results: benchmarks/results/gateway.json.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,7 +43,9 @@ LEVELS = (1, 10, 100, 1000)
 FULL = {1: 500, 10: 4000, 100: 6000, 1000: 6000}
 QUICK = {1: 200, 10: 1000, 100: 2000, 1000: 3000}
 LEVEL_CAP_S = 60.0
+WRK_SECONDS = {"quick": 5, "full": 12}
 LITELLM_KEY = "sk-bench-loopback-only"
+LOADGEN: dict = {"name": "aiohttp", "seconds": 0}
 
 
 def free_port() -> int:
@@ -135,6 +142,53 @@ async def load(url: str, body: dict, clients: int, total: int) -> dict:
     }
 
 
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = [[%s]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %s"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT %%d %%d %%d %%d %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.connect, e.read, e.write, e.status,
+    e.timeout))
+end
+"""
+
+
+async def load_wrk(url: str, body: dict, clients: int, seconds: float) -> dict:
+    """`clients` keep-alive connections for `seconds`, driven by one wrk thread."""
+    script = Path(tempfile.mkdtemp(prefix="hbw", dir="/tmp")) / "post.lua"
+    script.write_text(WRK_SCRIPT % (json.dumps(body), LITELLM_KEY))
+    cmd = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script)]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, url, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    out, _ = await proc.communicate()
+    line = next((ln for ln in out.decode().splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result for {url}: {out.decode()[-300:]}")
+    n, duration_us, p50, p99, *errs = (int(x) for x in line.split()[1:])
+    errors = {
+        k: v
+        for k, v in zip(("connect", "read", "write", "status", "timeout"), errs, strict=True)
+        if v
+    }
+    ok = n - errors.get("status", 0)
+    elapsed = duration_us / 1e6
+    return {
+        "clients": clients,
+        "requests": n,
+        "ok": ok,
+        "errors": errors,
+        "elapsed_s": round(elapsed, 3),
+        "rps": round(ok / elapsed, 1) if elapsed else 0.0,
+        "p50_ms": round(p50 / 1000, 3),
+        "p99_ms": round(p99 / 1000, 3),
+    }
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -145,7 +199,10 @@ async def sweep(name: str, url: str, body: dict, sizes: dict[int, int]) -> list[
     rows = []
     for clients in LEVELS:
         await load(url, body, min(clients, 10), 50)  # warm connections and caches
-        row = await load(url, body, clients, sizes[clients])
+        if LOADGEN["name"] == "wrk":
+            row = await load_wrk(url, body, clients, LOADGEN["seconds"])
+        else:
+            row = await load(url, body, clients, sizes[clients])
         row["target"] = name
         rows.append(row)
         print(
@@ -238,8 +295,11 @@ async def main() -> None:
     ap.add_argument("--remote-router", action="store_true", help="/v1 via the ModelRouter")
     ap.add_argument("--litellm", default="/tmp/litellm-venv/bin/litellm")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--loadgen", choices=("wrk", "aiohttp"), default=None)
     ns = ap.parse_args()
     sizes = QUICK if ns.quick else FULL
+    LOADGEN["name"] = ns.loadgen or ("wrk" if shutil.which("wrk") else "aiohttp")
+    LOADGEN["seconds"] = WRK_SECONDS["quick" if ns.quick else "full"]
     up_port = free_port()
     upstream_proc = start([PY, "-m", "harpoon_ray.testing.server", "--port", str(up_port)])
     upstream = f"http://127.0.0.1:{up_port}"
@@ -249,6 +309,7 @@ async def main() -> None:
         "cpus": os.cpu_count(),
         "load_avg_at_start": os.getloadavg(),
         "app_args": args,
+        "loadgen": dict(LOADGEN),
         "runs": {},
     }
     try:
