@@ -8,7 +8,6 @@ ones of `harpoon_ray.errors` (a shard's `NotFound` arrives as `NotFound`, not wr
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
@@ -20,6 +19,7 @@ from ..errors import HarpoonError, ValidationFailed
 from ..schemas import Covenant, Event, EventType, QueryRequest
 from ..settings import Settings, get_settings
 from . import wire
+from .batching import CallBatcher, ShardWaits
 from .sharding import AgentConfig, Shards
 
 T = TypeVar("T")
@@ -81,6 +81,25 @@ class HarpoonClient:
             settings=settings or get_settings(), provider_base_url=provider_base_url
         )
         self.shards = Shards(self.config)
+        # concurrent submits and waits to one shard travel together (see `batching`)
+        self._submits: dict[int, CallBatcher] = {}
+        self._waits: dict[int, ShardWaits] = {}
+
+    def _submitter(self, mediator: Any) -> CallBatcher:
+        batcher = self._submits.get(id(mediator))
+        if batcher is None:
+            batcher = self._submits[id(mediator)] = CallBatcher(
+                lambda items: _call(mediator.submit_many.remote(items))
+            )
+        return batcher
+
+    def _waiter(self, shard: Any) -> ShardWaits:
+        waits = self._waits.get(id(shard))
+        if waits is None:
+            waits = self._waits[id(shard)] = ShardWaits(
+                lambda ids: _call(shard.wait_any.remote(ids, _POLL_S))
+            )
+        return waits
 
     async def ready(self) -> list[dict[str, Any]]:
         """Start every shard, which reopens its file and resumes active covenants."""
@@ -98,10 +117,8 @@ class HarpoonClient:
         _name(tenant_id, "tenant_id")
         covenant_id = "cov_" + uuid.uuid4().hex[:16]  # makes a retried submit idempotent
         mediator = self.shards.mediator_for(tenant_id, user_id)
-        sent = wire.pack_request(request)
-        return wire.unpack(
-            await _call(mediator.submit.remote(tenant_id, user_id, sent, covenant_id))
-        )
+        item = (tenant_id, user_id, wire.pack_request(request), covenant_id)
+        return wire.unpack(await self._submitter(mediator).call(item))
 
     async def get(self, covenant_id: str) -> dict[str, Any]:
         """`{"covenant": {...}, "agents": [...]}` as JSON-ready dicts."""
@@ -133,13 +150,10 @@ class HarpoonClient:
     async def wait(self, covenant_id: str, timeout_s: float = 60.0) -> Covenant:
         """The covenant once ended, or as it stands after `timeout_s`."""
         shard = self.shards.orchestrator_for(covenant_id)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            left = deadline - time.monotonic()
-            got = await _call(shard.wait.remote(covenant_id, max(0.0, min(left, 30.0))))
-            cov = wire.unpack(got)
-            if cov.status.terminal or left <= 0:
-                return cov
+        try:
+            return wire.unpack(await self._waiter(shard).wait(covenant_id, timeout_s))
+        except TimeoutError:
+            return await self.covenant(covenant_id)
 
     async def cancel(self, covenant_id: str) -> Covenant:
         """Stop the covenant's sub-agents and record it as cancelled (no-op once ended)."""

@@ -147,13 +147,18 @@ class EventLog:
         self,
         *,
         covenants: list[Covenant] = (),
+        new_covenants: list[Covenant] = (),
         agents: list[AgentExecution] = (),
         agent_rows: list[AgentRow] = (),
         messages: list[dict[str, Any]] = (),
         metrics: list[dict[str, Any]] = (),
     ) -> None:
-        """Rows to commit in the same transaction as the next events."""
+        """Rows to commit in the same transaction as the next events. `new_covenants`: ones
+        the caller knows the store has not seen (written without a conflict check)."""
         self._pending.covenants.extend(covenants)
+        if new_covenants:
+            self._pending.covenants.extend(new_covenants)
+            self._pending.new_covenants.update(c.id for c in new_covenants)
         self._pending.agents.extend(agents)
         self._pending.agent_rows.extend(agent_rows)
         self._pending.messages.extend(messages)

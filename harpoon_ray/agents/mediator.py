@@ -20,6 +20,7 @@ from ..errors import NotFound
 from ..patterns import draft_covenant
 from ..schemas import Covenant, CovenantStatus, Message, QueryRequest
 from . import gctune, sharding, wire
+from .batching import CallBatcher, settle
 from .eventlog import EventLog
 from .lookups import BatchedLookup
 from .routing import build_router
@@ -56,6 +57,7 @@ class Mediator:
         self._turns: OrderedDict[tuple[str, str], list[dict[str, Any]]] = OrderedDict()
         self._loading: dict[tuple[str, str], asyncio.Future] = {}
         self._early: dict[tuple[str, str], list[dict[str, Any]]] = {}  # staged mid-load
+        self._delegations: dict[int, CallBatcher[bytes, bytes]] = {}  # per orchestrator
 
     async def _start(self) -> None:
         if self._ready is None:
@@ -71,7 +73,7 @@ class Mediator:
 
     async def ready(self) -> dict[str, Any]:
         await self._start()
-        return {"name": self.name}
+        return {"name": self.name, "careful_writes": self.store.careful_writes}
 
     async def submit(
         self,
@@ -103,14 +105,27 @@ class Mediator:
         # stored as active at once: one row write instead of draft, then active
         cov.status = CovenantStatus.ACTIVE
         self._stage_turn(cov, "user", cov.query, cov.created_at)
-        self.log.stage(covenants=[cov])
+        self.log.stage(new_covenants=[cov])
         # this shard's commit and the orchestrator's run side by side, not in turn: both
         # are done before the submission returns
         active, _ = await asyncio.gather(self._delegate(cov), self.log.flush())
         return active
 
+    async def submit_many(
+        self, items: list[tuple[str, str, bytes, str | None]]
+    ) -> list[bytes | BaseException]:
+        """`submit` for a batch of (tenant, user, request, covenant id) (see `batching`)."""
+        return await settle(self.submit(*item) for item in items)
+
     async def _delegate(self, cov: Covenant) -> bytes:
-        return await self.shards.orchestrator_for(cov.id).submit.remote(wire.pack(cov))
+        i = sharding.orchestrator_index(cov.id, self.config.settings.orchestrator_shards)
+        batcher = self._delegations.get(i)
+        if batcher is None:
+            shard = self.shards.orchestrator(i)
+            batcher = self._delegations[i] = CallBatcher(
+                lambda items: shard.submit_many.remote(items)
+            )
+        return await batcher.call(wire.pack(cov))
 
     async def _redelegate(self, stored: Covenant) -> bytes:
         """A retried submission: the orchestrator's answer says how it stands now."""
@@ -172,6 +187,10 @@ class Mediator:
         answer = cov.result if cov.result is not None else f"({cov.status.value}: {cov.error})"
         self._stage_turn(cov, "assistant", answer, time.time())
         self.log.stage(covenants=[cov])
+
+    async def covenants_finished(self, covenants: list[bytes]) -> list[BaseException | None]:
+        """`covenant_finished` for a batch (see `batching`)."""
+        return await settle(self.covenant_finished(c) for c in covenants)
 
     async def _reconcile(self, covenants: list[Covenant]) -> list[Covenant]:
         """Ask the orchestrators about covenants this shard still thinks are running."""

@@ -23,6 +23,7 @@ from ..patterns import run_pattern
 from ..patterns.runtime import SubAgentResult
 from ..schemas import Completion, Covenant, CovenantStatus, EventType
 from . import gctune, sharding, wire
+from .batching import CallBatcher, settle
 from .eventlog import EventLog
 from .lookups import BatchedLookup
 from .orchestration import OrchestrationRuntime
@@ -54,6 +55,7 @@ class Orchestrator:
         # covenants that just ended, as stored: waiters and readers come right after
         self._ended: OrderedDict[str, Covenant] = OrderedDict()
         self.resumed: list[str] = []
+        self._notices: dict[int, CallBatcher[bytes, None]] = {}  # per mediator shard
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -104,7 +106,7 @@ class Orchestrator:
             cov = cov.model_copy()
         cov.status, cov.updated_at = CovenantStatus.ACTIVE, time.time()
         await self.log.open_covenant(cov.id, cov.tenant_id, fresh=True)
-        self.log.stage(covenants=[cov])
+        self.log.stage(new_covenants=[cov])
         self.log.append(
             cov.id,
             EventType.COVENANT_CREATED,
@@ -116,6 +118,10 @@ class Orchestrator:
         reply = wire.pack(cov)  # before the run can change it
         await self._launch(cov, fresh=True)
         return reply
+
+    async def submit_many(self, covenants: list[bytes]) -> list[bytes | BaseException]:
+        """`submit` for a batch (see `batching`): one answer or error per covenant."""
+        return await settle(self.submit(c) for c in covenants)
 
     async def _orchestrate(self, rt: OrchestrationRuntime) -> None:
         cov = rt.covenant
@@ -173,11 +179,21 @@ class Orchestrator:
         """Before waiters wake, so a follow-up sees the answer in the conversation; bounded,
         because a mediator that is down catches up on its next read instead."""
         try:
-            m = self.shards.mediator_for(cov.tenant_id, cov.user_id)
-            notice = m.covenant_finished.remote(wire.pack(cov))
+            notice = self._notice_batcher(cov).call(wire.pack(cov))
             await asyncio.wait_for(notice, MEDIATOR_NOTICE_S)
         except Exception as exc:  # a dead or slow mediator must not fail the covenant
             log.warning("could not tell the mediator about %s: %s", cov.id, exc)
+
+    def _notice_batcher(self, cov: Covenant) -> CallBatcher[bytes, None]:
+        n = self.settings.mediator_shards
+        i = sharding.mediator_index(cov.tenant_id, cov.user_id, n)
+        batcher = self._notices.get(i)
+        if batcher is None:
+            m = self.shards.mediator(i)
+            batcher = self._notices[i] = CallBatcher(
+                lambda items: m.covenants_finished.remote(items)
+            )
+        return batcher
 
     async def cancel(self, covenant_id: str) -> Covenant:
         """Stop a covenant's chunk tasks and record it as cancelled."""
@@ -275,6 +291,42 @@ class Orchestrator:
             cov = await self._covenant(covenant_id)
         return wire.pack(cov)
 
+    async def wait_any(
+        self, covenant_ids: list[str], timeout_s: float = 10.0
+    ) -> dict[str, bytes | HarpoonError]:
+        """A long poll for many waiters (see `batching.ShardWaits`): those of
+        `covenant_ids` that have ended, as stored (`wire.pack`ed), at once when some have,
+        else the first to end within `timeout_s` and any ending with it; an unknown id
+        comes back as `NotFound`."""
+        await self._start()
+        out = await self._ended_now(covenant_ids)
+        if out:
+            return out
+        events = [self._finished.setdefault(cid, asyncio.Event()) for cid in covenant_ids]
+        waits = [asyncio.ensure_future(e.wait()) for e in events]
+        try:
+            await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        return await self._ended_now(covenant_ids)
+
+    async def _ended_now(self, covenant_ids: list[str]) -> dict[str, bytes | HarpoonError]:
+        """The ended ones among `covenant_ids`: out of `_runs`, their mediator told."""
+        out: dict[str, bytes | HarpoonError] = {}
+        for cid in covenant_ids:
+            done = self._finished.get(cid)
+            if cid in self._runs or (done is not None and not done.is_set()):
+                continue
+            try:
+                cov = await self._covenant(cid)
+            except NotFound as exc:
+                out[cid] = exc
+                continue
+            if cov.status.terminal:
+                out[cid] = wire.pack(cov)
+        return out
+
     async def list(
         self, tenant_id: str | None = None, user_id: str | None = None, limit: int = 50
     ) -> list[Covenant]:
@@ -301,5 +353,6 @@ class Orchestrator:
                 for info in rt.chunks.values()
             ],
             "events_written": self.log.events_written,
+            "careful_writes": self.store.careful_writes,
             "resumed": len(self.resumed),
         }

@@ -2,9 +2,7 @@
 
 DuckDB calls block, so every call runs on one dedicated thread per store: the actor's
 event loop never waits on disk, and the connection is never shared between threads.
-Writes come in whole batches (`WriteBatch`), each one transaction, inserted column-wise
-with `unnest` over list parameters: row-at-a-time `executemany` is ~50x slower here
-(2k against 120k rows/s).
+Writes come in whole batches (`WriteBatch`), each one transaction (see `writes`).
 """
 
 from __future__ import annotations
@@ -14,16 +12,17 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
-from pydantic_core import to_json
 
 from ..errors import ConfigError
 from ..schemas import AgentExecution, Covenant, Event, EventType
 from .migrations import migrate
+from .writes import AGENT_COLS, AgentRow, WriteBatch, agent_row, write_batch
+
+__all__ = ["AgentRow", "Store", "WriteBatch", "agent_row", "fast_event"]
 
 T = TypeVar("T")
 
@@ -64,96 +63,6 @@ def fast_event(
     return e
 
 
-@dataclass
-class WriteBatch:
-    """Rows that must land together: one flush, one transaction."""
-
-    covenants: list[Covenant] = field(default_factory=list)
-    agents: list[AgentExecution] = field(default_factory=list)
-    agent_rows: list[AgentRow] = field(default_factory=list)  # the same, as built by chunks
-    events: list[tuple[Event, str | None]] = field(default_factory=list)  # (event, dedup key)
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(
-            self.covenants
-            or self.agents
-            or self.agent_rows
-            or self.events
-            or self.messages
-            or self.metrics
-        )
-
-
-def _json(value: Any) -> str:
-    """JSON text through pydantic-core: several times faster than `json.dumps` on the
-    60,000 payloads of a large fan-out, and it takes models (an agent's actions) as is."""
-    return to_json(value).decode()
-
-
-def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    if not rows:
-        return [[] for _ in range(width)]
-    return [list(col) for col in zip(*rows, strict=True)]
-
-
-def _last_per_key(items: list[T], key: Callable[[T], Any]) -> list[T]:
-    """DuckDB refuses to upsert one key twice in a statement: keep the latest."""
-    latest = {key(x): x for x in items}
-    return list(latest.values())
-
-
-# an agent_executions row without updated_at (stamped at write): tenant_id, covenant_id,
-# agent_id, parent_id, role, title, status, thoughts (JSON), actions (JSON), output, model,
-# input_tokens, output_tokens, cost_usd, latency_s, progress. Chunk tasks send rows as
-# these plain tuples: unpickling 20,000 pydantic rows cost the orchestrator ~0.5 s.
-AgentRow = tuple[
-    str, str, str, str | None, str, str, str, str, str, str | None, str | None,
-    int, int, float, float, float,
-]  # fmt: skip
-
-
-def agent_row(a: AgentExecution) -> AgentRow:
-    return (
-        a.tenant_id,
-        a.covenant_id,
-        a.agent_id,
-        a.parent_id,
-        a.role,
-        a.title,
-        str(a.status),
-        _json(a.thoughts),
-        _json(a.actions),
-        a.output,
-        a.model,
-        a.input_tokens,
-        a.output_tokens,
-        a.cost_usd,
-        a.latency_s,
-        a.progress,
-    )
-
-
-_AGENT_COLS = (
-    "tenant_id, covenant_id, agent_id, parent_id, role, title, status, thoughts, actions, "
-    "output, model, input_tokens, output_tokens, cost_usd, latency_s, progress, updated_at"
-)
-_AGENT_TYPES = (
-    "varchar varchar varchar varchar varchar varchar varchar varchar varchar varchar varchar "
-    "bigint bigint double double double double"
-)
-
-
-def _unnest_select(types: str, json_cols: Sequence[int] = ()) -> str:
-    """`SELECT unnest($1::t1[]), ...` for space-separated column types `types`."""
-    parts = []
-    for i, t in enumerate(types.split()):
-        expr = f"unnest(${i + 1}::{t}[])"
-        parts.append(f"{expr}::json" if i in json_cols else expr)
-    return "SELECT " + ", ".join(parts)
-
-
 class Store:
     """Async access to one shard's DuckDB file."""
 
@@ -161,6 +70,7 @@ class Store:
         self.path = Path(path)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"duckdb-{self.path.stem}")
         self._conn: duckdb.DuckDBPyConnection | None = None
+        self.careful_writes = 0  # batches that met a row they did not expect (`writes`)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -189,114 +99,9 @@ class Store:
     # ------------------------------------------------------------------ writes
 
     async def write(self, batch: WriteBatch) -> None:
-        """Commit the whole batch or nothing."""
-        if batch:
-            await self._call(self._write, batch)
-
-    def _write(self, b: WriteBatch) -> None:
-        c = self.conn
-        c.execute("BEGIN TRANSACTION")
-        try:
-            if b.covenants:
-                self._upsert_covenants(c, _last_per_key(b.covenants, lambda x: x.id))
-            if b.agents or b.agent_rows:
-                rows = [*map(agent_row, b.agents), *b.agent_rows]
-                self._upsert_agents(c, _last_per_key(rows, lambda r: (r[1], r[2])))
-            if b.events:
-                self._insert_events(c, b.events)
-            if b.messages:
-                self._insert_messages(c, b.messages)
-            if b.metrics:
-                self._insert_metrics(c, b.metrics)
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-
-    @staticmethod
-    def _upsert_covenants(c: duckdb.DuckDBPyConnection, covs: list[Covenant]) -> None:
-        rows = [
-            (
-                v.tenant_id,
-                v.id,
-                v.user_id,
-                str(v.status),
-                str(v.pattern),
-                v.created_at,
-                v.updated_at,
-                v.model_dump_json(),
-            )
-            for v in covs
-        ]
-        types = "varchar varchar varchar varchar varchar double double varchar"
-        c.execute(
-            "INSERT OR REPLACE INTO covenants " + _unnest_select(types, json_cols=(7,)),
-            _columns(rows, len(types.split())),
-        )
-
-    @staticmethod
-    def _upsert_agents(c: duckdb.DuckDBPyConnection, agents: list[AgentRow]) -> None:
-        now = time.time()
-        rows = [(*a, now) for a in agents]
-        c.execute(
-            f"INSERT OR REPLACE INTO agent_executions ({_AGENT_COLS}) "
-            + _unnest_select(_AGENT_TYPES, json_cols=(7, 8)),
-            _columns(rows, len(_AGENT_TYPES.split())),
-        )
-
-    @staticmethod
-    def _insert_events(
-        c: duckdb.DuckDBPyConnection, events: list[tuple[Event, str | None]]
-    ) -> None:
-        rows = [
-            (
-                e.tenant_id,
-                e.covenant_id,
-                e.seq,
-                e.ts,
-                str(e.type),
-                e.agent_id,
-                key,
-                _json(e.payload),
-            )
-            for e, key in events
-        ]
-        types = "varchar varchar bigint double varchar varchar varchar varchar"
-        c.execute(
-            "INSERT INTO events " + _unnest_select(types, json_cols=(7,)),
-            _columns(rows, len(types.split())),
-        )
-
-    @staticmethod
-    def _insert_messages(c: duckdb.DuckDBPyConnection, msgs: list[dict[str, Any]]) -> None:
-        rows = [
-            (m["tenant_id"], m["user_id"], m["covenant_id"], m["role"], m["content"], m["ts"])
-            for m in msgs
-        ]
-        types = "varchar varchar varchar varchar varchar double"
-        c.execute(
-            "INSERT OR IGNORE INTO conversations " + _unnest_select(types),
-            _columns(rows, len(types.split())),
-        )
-
-    @staticmethod
-    def _insert_metrics(c: duckdb.DuckDBPyConnection, metrics: list[dict[str, Any]]) -> None:
-        rows = [
-            (
-                m["tenant_id"],
-                m["ts"],
-                m["name"],
-                float(m["value"]),
-                m.get("covenant_id"),
-                json.dumps(m.get("labels", {})),
-            )
-            for m in metrics
-        ]
-        types = "varchar double varchar double varchar varchar"
-        c.execute(
-            "INSERT INTO metrics " + _unnest_select(types, json_cols=(5,)),
-            _columns(rows, len(types.split())),
-        )
+        """Commit the whole batch or nothing (see `writes`)."""
+        if batch and await self._call(write_batch, self.conn, batch):
+            self.careful_writes += 1
 
     async def end_running_agents(self, covenant_id: str, status: str) -> None:
         """Agents still running when their covenant ended get its end status."""
@@ -349,11 +154,11 @@ class Store:
 
     async def agents(self, covenant_id: str) -> list[AgentExecution]:
         rows = await self.query(
-            f"SELECT {_AGENT_COLS} FROM agent_executions WHERE covenant_id = ? "
+            f"SELECT {AGENT_COLS} FROM agent_executions WHERE covenant_id = ? "
             "ORDER BY updated_at, agent_id",
             [covenant_id],
         )
-        names = [n.strip() for n in _AGENT_COLS.split(",")]
+        names = [n.strip() for n in AGENT_COLS.split(",")]
         out = []
         for r in rows:
             d = dict(zip(names, r, strict=True))

@@ -150,3 +150,36 @@ async def test_conversation_turns_are_idempotent_and_ordered(store):
     got = await store.messages("local", "ann")
     assert [m["content"] for m in got] == ["hi", "hello"]
     assert await store.messages("other", "ann") == []
+
+
+async def test_a_covenant_flagged_new_but_stored_is_replaced(store):
+    """A covenant staged as new that the file already holds (a replay) is replaced, not refused."""
+    cov = _covenant()
+    await store.write(WriteBatch(covenants=[cov], new_covenants={cov.id}))
+    again = cov.model_copy(update={"status": CovenantStatus.COMPLETED, "result": "again"})
+    await store.write(WriteBatch(covenants=[again], new_covenants={cov.id}))
+    assert (await store.covenant(cov.id)).result == "again"
+    assert len(await store.query("SELECT id FROM covenants")) == 1
+
+
+async def test_an_update_of_a_covenant_the_file_lacks_inserts_it(store):
+    """A covenant written as an update though the file lacks it (lost first write) lands."""
+    cov = _covenant(status=CovenantStatus.ACTIVE)
+    await store.write(WriteBatch(covenants=[cov]))
+    assert await store.covenant(cov.id) == cov
+
+
+async def test_agent_rows_insert_once_then_update_and_survive_a_replay(store):
+    """A running row inserts, the completed row updates it, a replayed running row
+    (a retried chunk) replaces it: one row per agent throughout."""
+    a = AgentExecution(
+        agent_id="w1", covenant_id="c1", role="worker", title="t", status=AgentStatus.RUNNING
+    )
+    done = a.model_copy(update={"status": AgentStatus.COMPLETED, "output": "ok"})
+    await store.write(WriteBatch(agents=[a]))
+    await store.write(WriteBatch(agents=[done]))
+    assert [(g.status, g.output) for g in await store.agents("c1")] == [
+        (AgentStatus.COMPLETED, "ok")
+    ]
+    await store.write(WriteBatch(agents=[a]))
+    assert [g.status for g in await store.agents("c1")] == [AgentStatus.RUNNING]
