@@ -1,14 +1,18 @@
 """One live follower per covenant per gateway replica, fanned out to its local sockets.
 
 A thousand sockets on one covenant cost one long-poll on the Orchestrator actor, not a
-thousand: the feed follows the log once, serialises each event once and hands the text
-to every subscriber's bounded queue.
+thousand. The feed gathers the events that arrive in one turn of the event loop (a page
+of the long-poll) into a `Chunk`, serialises it once and hands the same chunk to every
+subscriber; a subscriber in step with the feed sends the chunk's ready-made text as is.
+A subscriber that fell behind takes all it has queued in one frame (a JSON array), so a
+slow reader costs fewer frames, not more.
 
 Resume without gap or duplicate: a subscriber joining with `after=A` while the feed has
-already broadcast up to `L` is registered first (so it misses nothing from `L+1` on),
-then reads `A+1..L` from the log; it yields every seq once, in order, because it skips
-anything at or below the last seq it yielded. A subscriber whose queue fills (a consumer
-slower than the covenant) is dropped and told why, never buffered without bound.
+already seen up to `L` is registered first (so it misses nothing from `L+1` on), then
+reads `A+1..L` from the log; it yields every seq once, in order, because it skips
+anything at or below the last seq it yielded. A subscriber whose queue would pass
+`limit` events (a consumer slower than the covenant) is dropped and told why, never
+buffered without bound.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from ..schemas import Event
@@ -25,6 +29,7 @@ from ..schemas import Event
 log = logging.getLogger("harpoon.serve.fanout")
 
 REPLAY_PAGE = 1000
+MAX_BATCH_EVENTS = 1000  # at most this many events in one frame
 FOLLOW_RETRY_S = (0.05, 0.2, 0.5, 1.0, 2.0)
 
 
@@ -40,55 +45,154 @@ class SlowConsumer(Exception):
     """The subscriber's queue filled up: it fell `limit` events behind the covenant."""
 
 
-@dataclass(eq=False)
+class Chunk:
+    """Consecutive events encoded once: `text` is the frame every in-step socket sends."""
+
+    __slots__ = ("body", "parts", "seqs", "text")
+
+    def __init__(self, events: Sequence[tuple[int, str]]) -> None:
+        self.seqs = [seq for seq, _ in events]
+        self.parts = [text for _, text in events]
+        self.body = ",".join(self.parts)
+        self.text = self.parts[0] if len(self.parts) == 1 else f"[{self.body}]"
+
+    @property
+    def first(self) -> int:
+        return self.seqs[0]
+
+    @property
+    def last(self) -> int:
+        return self.seqs[-1]
+
+    def __len__(self) -> int:
+        return len(self.seqs)
+
+
+def frame_text(parts: list[str]) -> str:
+    """One event as itself, several as a JSON array of them (the protocol's batch frame)."""
+    return parts[0] if len(parts) == 1 else "[" + ",".join(parts) + "]"
+
+
 class Subscription:
-    """One socket's view of one covenant: `next()` gives (seq, json) in order, once each."""
+    """One socket's view of one covenant: `next()` gives (last seq, frame text) in order."""
 
-    covenant_id: str
-    after: int
-    replay_until: int
-    queue: asyncio.Queue[tuple[int, str] | None]
-    source: EventSource
-    dropped: bool = False
-    ended: bool = False
-    _replay: list[tuple[int, str]] = field(default_factory=list)
-    _replayed: bool = False
+    __slots__ = (
+        "_chunks",
+        "_queued",
+        "_replayed",
+        "_waiter",
+        "after",
+        "covenant_id",
+        "dropped",
+        "ended",
+        "limit",
+        "replay_until",
+        "source",
+    )
 
-    async def next(self, idle_s: float | None = None) -> tuple[int, str] | None:
-        """The next event, or None when the covenant's log has ended.
+    def __init__(
+        self, covenant_id: str, after: int, replay_until: int, limit: int, source: EventSource
+    ) -> None:
+        self.covenant_id = covenant_id
+        self.after = after
+        self.replay_until = replay_until
+        self.limit = limit
+        self.source = source
+        self.dropped = False
+        self.ended = False
+        self._chunks: deque[Chunk] = deque()
+        self._queued = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._replayed = after >= replay_until
 
-        Raises TimeoutError after `idle_s` seconds without one (heartbeat time) and
-        SlowConsumer when this subscriber was dropped.
-        """
+    @property
+    def queued(self) -> int:
+        """Events waiting in this subscriber's queue."""
+        return self._queued
+
+    async def next(self) -> tuple[int, str] | None:
+        """The next frame: every event after the last one given, up to MAX_BATCH_EVENTS,
+        as (seq of its last event, text). None once the covenant's log has ended.
+
+        Raises SlowConsumer when this subscriber was dropped, after what it holds."""
         while True:
             if not self._replayed:
-                await self._fill_replay()
-            if self._replay:
-                seq, text = self._replay.pop(0)
-                if seq > self.after:
-                    self.after = seq
-                    return seq, text
+                got = await self._replay_page()
+                if got is not None:
+                    return got
                 continue
-            if self.dropped and self.queue.empty():
+            if self._chunks:
+                got = self._take()
+                if got is not None:
+                    return got
+                continue
+            if self.dropped:
                 raise SlowConsumer(
-                    f"fell more than {self.queue.maxsize} events behind the covenant; "
+                    f"fell more than {self.limit} events behind the covenant; "
                     f"reconnect with ?after={self.after} to resume"
                 )
-            if self.ended and self.queue.empty():
+            if self.ended:
                 return None
-            item = await asyncio.wait_for(self.queue.get(), idle_s)
-            if item is None:
-                continue
-            seq, text = item
-            if seq > self.after:
-                self.after = seq
-                return seq, text
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
-    async def _fill_replay(self) -> None:
-        """Read (after, replay_until] from the log, a page at a time, as the reader goes."""
-        if self.after >= self.replay_until:
-            self._replayed = True
-            return
+    def offer(self, chunk: Chunk) -> bool:
+        """Queue a chunk; False (and nothing queued) when it would pass the limit.
+
+        An empty queue takes any chunk: a page bigger than the limit is still bounded (by
+        the long-poll's page size) and a reader in step must never be dropped for it."""
+        if self._queued and self._queued + len(chunk) > self.limit:
+            return False
+        self._chunks.append(chunk)
+        self._queued += len(chunk)
+        self._wake()
+        return True
+
+    def end(self, *, dropped: bool = False) -> None:
+        if dropped:
+            self.dropped = True
+        else:
+            self.ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _take(self) -> tuple[int, str] | None:
+        """Drain queued chunks into one frame; a lone in-step chunk goes out as encoded."""
+        first = self._chunks[0]
+        if len(self._chunks) == 1 and first.first > self.after:
+            self._chunks.popleft()
+            self._queued -= len(first)
+            self.after = first.last
+            return first.last, first.text
+        parts: list[str] = []
+        count = 0
+        while self._chunks:
+            chunk = self._chunks[0]
+            if count and count + len(chunk) > MAX_BATCH_EVENTS:
+                break
+            self._chunks.popleft()
+            self._queued -= len(chunk)
+            if chunk.first > self.after:
+                parts.append(chunk.body)
+                count += len(chunk)
+            else:  # overlaps the replay: keep only what is new
+                for seq, text in zip(chunk.seqs, chunk.parts, strict=True):
+                    if seq > self.after:
+                        parts.append(text)
+                        count += 1
+            self.after = max(self.after, chunk.last)
+        if not count:
+            return None
+        return self.after, parts[0] if count == 1 else "[" + ",".join(parts) + "]"
+
+    async def _replay_page(self) -> tuple[int, str] | None:
+        """(after, replay_until] from the log, one page (one frame) at a time."""
         page = await self.source.events(
             self.covenant_id,
             after=self.after,
@@ -97,8 +201,11 @@ class Subscription:
         page = [e for e in page if self.after < e.seq <= self.replay_until]
         if not page:
             self._replayed = True
-            return
-        self._replay = [(e.seq, e.model_dump_json()) for e in page]
+            return None
+        self.after = page[-1].seq
+        if self.after >= self.replay_until:
+            self._replayed = True
+        return self.after, frame_text([e.model_dump_json() for e in page])
 
 
 class _Feed:
@@ -106,6 +213,8 @@ class _Feed:
         self.covenant_id = covenant_id
         self.last_seq = after
         self.subscribers: set[Subscription] = set()
+        self.pending: list[tuple[int, str]] = []
+        self.flush_scheduled = False
         self.task: asyncio.Task[None] | None = None
         self.ended = False
 
@@ -119,6 +228,7 @@ class CovenantFanout:
         self._feeds: dict[str, _Feed] = {}
         self.feeds_started = 0
         self.subscriptions = 0
+        self.chunks_sent = 0
 
     @property
     def feeds(self) -> int:
@@ -139,13 +249,7 @@ class CovenantFanout:
             feed.task = asyncio.create_task(self._run(feed), name=f"feed-{covenant_id}")
             self.feeds_started += 1
         self.subscriptions += 1
-        sub = Subscription(
-            covenant_id=covenant_id,
-            after=after,
-            replay_until=feed.last_seq,
-            queue=asyncio.Queue(self.queue_events),
-            source=self.source,
-        )
+        sub = Subscription(covenant_id, after, feed.last_seq, self.queue_events, self.source)
         feed.subscribers.add(sub)
         return sub
 
@@ -170,6 +274,7 @@ class CovenantFanout:
 
     async def _run(self, feed: _Feed) -> None:
         failures = 0
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 try:
@@ -178,7 +283,11 @@ class CovenantFanout:
                         if event.seq <= feed.last_seq:
                             continue
                         feed.last_seq = event.seq
-                        self._broadcast(feed, (event.seq, event.model_dump_json()))
+                        feed.pending.append((event.seq, event.model_dump_json()))
+                        if not feed.flush_scheduled:
+                            # Runs once this turn's events (a long-poll page) are all in.
+                            feed.flush_scheduled = True
+                            loop.call_soon(self._flush, feed)
                     break
                 except asyncio.CancelledError:
                     raise
@@ -189,25 +298,23 @@ class CovenantFanout:
                     log.warning("feed %s: %r; resuming in %.2fs", feed.covenant_id, exc, delay)
                     await asyncio.sleep(delay)
         finally:
+            self._flush(feed)
             feed.ended = True
             for sub in feed.subscribers:
-                sub.ended = True
-                _offer(sub, None)  # wakes a waiting reader; a full queue is awake anyway
+                sub.end()
             if self._feeds.get(feed.covenant_id) is feed:
                 del self._feeds[feed.covenant_id]
 
-    def _broadcast(self, feed: _Feed, item: tuple[int, str]) -> None:
+    def _flush(self, feed: _Feed) -> None:
+        feed.flush_scheduled = False
+        if not feed.pending:
+            return
+        chunk = Chunk(feed.pending)
+        feed.pending = []
+        self.chunks_sent += 1
         for sub in list(feed.subscribers):
-            if not _offer(sub, item):
+            if not sub.offer(chunk):
                 # Nothing is taken out of its queue: what it holds is contiguous, it
                 # reads that, then learns of the drop.
-                sub.dropped = True
                 feed.subscribers.discard(sub)
-
-
-def _offer(sub: Subscription, item: tuple[int, str] | None) -> bool:
-    try:
-        sub.queue.put_nowait(item)
-    except asyncio.QueueFull:
-        return False
-    return True
+                sub.end(dropped=True)

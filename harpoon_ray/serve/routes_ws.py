@@ -1,8 +1,13 @@
 """The two WebSockets: one covenant's events, and a user's mediator session.
 
-Server frames are JSON: log events exactly as stored (`seq`, `type`, `payload` ...), and
-control frames without a `seq`: `heartbeat`, `pong`, `submitted`, `end` (a covenant's log
-is complete), `error` (`{"type": "error", "error": {"type", "message", "param"}}`).
+Server frames are JSON text. Log events travel as stored (`seq`, `type`, `payload` ...):
+one event is sent as its object; several ready at once (a long-poll page, a replay
+page, a socket that fell a little behind) as one JSON **array** of event objects in
+`seq` order, at most 1,000 per frame. Frames are encoded once per covenant feed and the
+same text goes to every socket in step with it, so a reader must accept both shapes.
+Control frames are objects without a `seq`: `heartbeat`, `pong`, `submitted`, `end` (a
+covenant's log is complete), `error` (`{"type": "error", "error": {"type", "message",
+"param"}}`); they are never inside an array.
 A bad client frame gets an `error` frame and the connection stays open. A client too
 slow to keep up gets an `error` of type `slow_consumer` naming the seq to resume from,
 then is closed (1013); it reconnects with `?after=SEQ` and misses nothing.
@@ -55,16 +60,55 @@ class _Follow(BaseModel):
 _FRAME = TypeAdapter(Annotated[_Ping | _Query | _Follow, Field(discriminator="type")])
 
 
+class Heartbeats:
+    """One ticker per replica for every socket's heartbeat, instead of a task per socket.
+
+    It scans the open sockets a few times per period and sends a heartbeat to those that
+    have been quiet for a period; it stops when no socket is left."""
+
+    def __init__(self, period_s: float) -> None:
+        self.period_s = period_s
+        self.tick_s = max(0.05, min(1.0, period_s / 4))
+        self.conns: set[Connection] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def add(self, conn: Connection) -> None:
+        self.conns.add(conn)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._tick(), name="ws-heartbeats")
+
+    def discard(self, conn: Connection) -> None:
+        self.conns.discard(conn)
+
+    async def _tick(self) -> None:
+        while self.conns:
+            await asyncio.sleep(self.tick_s)
+            now = time.monotonic()
+            for conn in self.conns:
+                if now - conn.last_sent >= self.period_s and not conn.sending:
+                    task = asyncio.create_task(conn.heartbeat())
+                    self._sending.add(task)
+                    task.add_done_callback(self._sending.discard)
+
+
 class Connection:
-    """One socket: serialised sends, heartbeats, and the subscriptions it pumps."""
+    """One socket: serialised sends and the subscriptions it pumps (a task per followed
+    covenant; an idle socket has none)."""
+
+    __slots__ = ("_pumps", "_send_lock", "closed", "ctx", "last_sent", "ws")
 
     def __init__(self, ws: WebSocket, ctx: GatewayContext) -> None:
         self.ws = ws
         self.ctx = ctx
         self._send_lock = asyncio.Lock()
-        self._pumps: dict[str, asyncio.Task[None]] = {}
-        self.closed = asyncio.Event()
+        self._pumps: dict[str, asyncio.Task[None]] | None = None
+        self.closed = False
         self.last_sent = time.monotonic()
+
+    @property
+    def sending(self) -> bool:
+        return self._send_lock.locked()
 
     async def send_text(self, text: str) -> None:
         async with self._send_lock:
@@ -74,29 +118,29 @@ class Connection:
     async def send(self, frame: dict[str, Any]) -> None:
         await self.send_text(json.dumps(frame))
 
+    async def heartbeat(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.send({"type": "heartbeat", "ts": time.time()})
+
     async def error(self, type_: str, message: str, param: str | None = None) -> None:
         body = {"type": type_, "message": message, "param": param}
         await self.send({"type": "error", "error": body})
 
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
-        if not self.closed.is_set():
-            self.closed.set()
+        """Start the closing handshake; the reader returns when the client answers."""
+        if not self.closed:
+            self.closed = True
             with contextlib.suppress(Exception):
-                await self.ws.close(code, reason[:120])
-
-    async def heartbeats(self) -> None:
-        period = self.ctx.settings.ws_heartbeat_s
-        while not self.closed.is_set():
-            await asyncio.sleep(max(0.05, period - (time.monotonic() - self.last_sent)))
-            if time.monotonic() - self.last_sent >= period:
-                await self.send({"type": "heartbeat", "ts": time.time()})
+                async with self._send_lock:
+                    await self.ws.close(code, reason[:120])
 
     def follow(self, covenant_id: str, after: int, *, close_at_end: bool) -> None:
-        if covenant_id in self._pumps and not self._pumps[covenant_id].done():
+        if self._pumps is None:
+            self._pumps = {}
+        elif covenant_id in self._pumps and not self._pumps[covenant_id].done():
             return
         sub = self.ctx.fanout.subscribe(covenant_id, after)
-        task = asyncio.create_task(self._pump(sub, close_at_end))
-        self._pumps[covenant_id] = task
+        self._pumps[covenant_id] = asyncio.create_task(self._pump(sub, close_at_end))
 
     async def _pump(self, sub: Subscription, close_at_end: bool) -> None:
         try:
@@ -120,56 +164,56 @@ class Connection:
             self.ctx.fanout.unsubscribe(sub)
 
     async def shutdown(self) -> None:
-        for task in self._pumps.values():
+        pumps = list((self._pumps or {}).values())
+        for task in pumps:
             task.cancel()
-        for task in self._pumps.values():
+        for task in pumps:
             with contextlib.suppress(BaseException):
                 await task
 
 
 async def _read_frames(conn: Connection, handle: Any) -> None:
     """Read client frames until the socket closes; bad ones get an error frame."""
-    while not conn.closed.is_set():
-        try:
-            raw = await conn.ws.receive_text()
-        except (WebSocketDisconnect, RuntimeError):
-            await conn.close()
-            return
-        except KeyError:  # a binary frame: receive_text() finds no "text" key
-            await conn.error("invalid_frame", "send JSON text frames, not binary", "frame")
-            continue
-        if len(raw) > MAX_FRAME_CHARS:
-            await conn.error("invalid_frame", f"frame over {MAX_FRAME_CHARS} characters", "frame")
-            continue
-        try:
-            frame = _FRAME.validate_json(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"][1:]) or "type"
-            await conn.error("invalid_frame", f"{where}: {first['msg']}", where)
-            continue
-        try:
-            await handle(frame)
-        except HarpoonError as exc:
-            await conn.error(exc.error_type, exc.message, exc.param)
-
-
-async def _session(conn: Connection, handle: Any) -> None:
-    beats = asyncio.create_task(conn.heartbeats())
-    reader = asyncio.create_task(_read_frames(conn, handle))
     try:
-        await conn.closed.wait()
+        while True:
+            try:
+                raw = await conn.ws.receive_text()
+            except KeyError:  # a binary frame: receive_text() finds no "text" key
+                await conn.error("invalid_frame", "send JSON text frames, not binary", "frame")
+                continue
+            if len(raw) > MAX_FRAME_CHARS:
+                await conn.error(
+                    "invalid_frame", f"frame over {MAX_FRAME_CHARS} characters", "frame"
+                )
+                continue
+            try:
+                frame = _FRAME.validate_json(raw)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"][1:]) or "type"
+                await conn.error("invalid_frame", f"{where}: {first['msg']}", where)
+                continue
+            try:
+                await handle(frame)
+            except HarpoonError as exc:
+                await conn.error(exc.error_type, exc.message, exc.param)
+    except (WebSocketDisconnect, RuntimeError, ConnectionError):
+        conn.closed = True
+
+
+async def _session(conn: Connection, beats: Heartbeats, handle: Any) -> None:
+    """The socket's life on the route's own task: read frames until it closes."""
+    beats.add(conn)
+    try:
+        await _read_frames(conn, handle)
     finally:
-        beats.cancel()
-        reader.cancel()
+        beats.discard(conn)
         await conn.shutdown()
-        for t in (beats, reader):
-            with contextlib.suppress(BaseException):
-                await t
 
 
 def ws_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
     router = APIRouter(dependencies=[Depends(tenant)])
+    beats = Heartbeats(ctx.settings.ws_heartbeat_s)
 
     @router.websocket("/api/agents/orchestrator/{task_id}/ws")
     async def orchestrator_ws(
@@ -196,7 +240,7 @@ def ws_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
                 await conn.error("invalid_frame", "this socket takes ping or cancel", "type")
 
         conn.follow(task_id, after, close_at_end=True)
-        await _session(conn, handle)
+        await _session(conn, beats, handle)
 
     @router.websocket("/api/agents/mediator/{user_id}/ws")
     async def mediator_ws(
@@ -231,7 +275,7 @@ def ws_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
                 conn.follow(covenant_id, after, close_at_end=False)
             except HarpoonError as exc:
                 await conn.error(exc.error_type, exc.message, exc.param)
-        await _session(conn, handle)
+        await _session(conn, beats, handle)
 
     return router
 

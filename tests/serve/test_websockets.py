@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import httpx
@@ -40,11 +41,17 @@ async def log_seqs(base: str, cid: str) -> list[int]:
             seqs += [e["seq"] for e in page["events"]]
 
 
+def unpack(raw: str | bytes) -> list[dict]:
+    """A server frame as the list of objects it carries: an array frame is a batch."""
+    frame = json.loads(raw)
+    return frame if isinstance(frame, list) else [frame]
+
+
 async def read_until_close(ws) -> tuple[list[dict], int | None]:
     frames = []
     try:
         async for raw in ws:
-            frames.append(json.loads(raw))
+            frames += unpack(raw)
     except ConnectionClosed:
         pass
     return frames, ws.close_code
@@ -61,6 +68,29 @@ async def test_orchestrator_socket_streams_the_whole_log_then_ends(serve_app: st
     assert code == 1000
 
 
+async def test_replay_of_a_finished_covenant_comes_in_array_frames(serve_app: str) -> None:
+    """A log read back from the store goes out a page per frame (a JSON array), not an
+    event per frame, and still in order."""
+    async with httpx.AsyncClient(timeout=120) as c:
+        r = await c.post(
+            f"{serve_app}/api/orchestrate/parallel",
+            params={"wait": "true"},
+            json={"query": QUERY, "agents": 6},
+        )
+    r.raise_for_status()
+    cid = r.json()["covenant"]["id"]
+    full = await log_seqs(serve_app, cid)
+    raw_frames = []
+    async with connect(ws_url(serve_app, f"/api/agents/orchestrator/{cid}/ws")) as ws:
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in ws:
+                raw_frames.append(json.loads(raw))
+    batches = [f for f in raw_frames if isinstance(f, list)]
+    events = [e for f in raw_frames for e in (f if isinstance(f, list) else [f]) if "seq" in e]
+    assert [e["seq"] for e in events] == full
+    assert batches and len(raw_frames) < len(full)
+
+
 async def test_resume_after_a_seq_starts_right_after_it(serve_app: str) -> None:
     """?after=K replays from K+1: nothing before it, nothing missing."""
     cid = await start(serve_app)
@@ -73,32 +103,29 @@ async def test_resume_after_a_seq_starts_right_after_it(serve_app: str) -> None:
     assert [f["seq"] for f in frames if "seq" in f] == full[3:]
 
 
-async def test_socket_dropped_by_the_server_mid_run_resumes_with_the_exact_log(
-    tuned_app: str,
+async def test_socket_closed_mid_run_and_resumed_ends_with_the_exact_log(
+    serve_app: str,
 ) -> None:
-    """A socket opened on a running covenant and dropped by the server before the end of
-    the log (too slow for its 4-event queue), resumed from its last seq again and again,
-    ends with exactly the log's sequence: no gap, no duplicate."""
-    cid = await start(tuned_app, agents=40)
-    async with httpx.AsyncClient() as c:
-        status = (await c.get(f"{tuned_app}/api/covenants/{cid}")).json()["covenant"]["status"]
-    assert status not in ("completed", "failed", "cancelled")
+    """A socket opened on a running covenant, closed after a few frames and resumed from
+    its last seq again and again, ends with exactly the log: no gap, no duplicate."""
+    cid = await start(serve_app, agents=40)
     seen: list[int] = []
-    drops = 0
+    ended = False
     for _ in range(1000):
         url = ws_url(
-            tuned_app, f"/api/agents/orchestrator/{cid}/ws?after={seen[-1] if seen else 0}"
+            serve_app, f"/api/agents/orchestrator/{cid}/ws?after={seen[-1] if seen else 0}"
         )
         async with connect(url) as ws:
-            frames, code = await asyncio.wait_for(read_until_close(ws), 60)
-        seen += [f["seq"] for f in frames if "seq" in f]
-        if any(f["type"] == "end" for f in frames):
+            for _ in range(2):
+                frames = unpack(await asyncio.wait_for(ws.recv(), 30))
+                seen += [f["seq"] for f in frames if "seq" in f]
+                if any(f["type"] == "end" for f in frames):
+                    ended = True
+                    break
+        if ended:
             break
-        assert code == 1013
-        assert frames[-1]["error"]["type"] == "slow_consumer"
-        drops += 1
-    assert drops >= 1
-    assert seen == await log_seqs(tuned_app, cid)
+    assert ended
+    assert seen == await log_seqs(serve_app, cid)
 
 
 async def test_heartbeats_arrive_when_idle(tuned_app: str) -> None:
@@ -133,12 +160,12 @@ async def test_mediator_socket_submits_and_streams_the_covenant(serve_app: str) 
         submitted = json.loads(await asyncio.wait_for(ws.recv(), 30))
         cid = submitted["covenant"]["id"]
         events = []
-        while True:
-            frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
-            if frame["type"] == "end":
-                break
-            if "seq" in frame:
-                events.append(frame)
+        ended = False
+        while not ended:
+            for frame in unpack(await asyncio.wait_for(ws.recv(), 30)):
+                ended = ended or frame["type"] == "end"
+                if "seq" in frame:
+                    events.append(frame)
     assert submitted["type"] == "submitted"
     assert {e["covenant_id"] for e in events} == {cid}
     assert [e["seq"] for e in events] == await log_seqs(serve_app, cid)

@@ -1,5 +1,6 @@
 // One covenant's live event stream over the orchestrator WebSocket. It resumes after the
-// last `seq` it handed on, so a dropped socket loses and doubles nothing.
+// last `seq` it handed on, so a dropped socket loses and doubles nothing. A frame is one
+// object (an event or a control frame) or an array of events sent together.
 
 const BACKOFF_MIN_MS = 200;
 const CLOSE_NOT_FOUND = 4404;
@@ -71,16 +72,22 @@ export class CovenantStream {
   }
 
   #receive(data) {
-    let ev;
-    try { ev = JSON.parse(data); } catch { return; }
-    if (!ev || typeof ev !== 'object') return;
-    if (typeof ev.seq !== 'number') { // control frames: heartbeat, end, error
-      if (ev.type === 'end') this.ended = true;
-      else if (ev.type === 'error') this.hooks.onError?.(ev);
-      return;
+    let frame;
+    try { frame = JSON.parse(data); } catch { return; }
+    // Several events ready at once arrive as one array frame, in seq order.
+    const items = Array.isArray(frame) ? frame : [frame];
+    let gotEvent = false;
+    for (const ev of items) {
+      if (!ev || typeof ev !== 'object') continue;
+      if (typeof ev.seq !== 'number') { // control frames: heartbeat, end, error
+        if (ev.type === 'end') this.ended = true;
+        else if (ev.type === 'error') this.hooks.onError?.(ev);
+        continue;
+      }
+      this.hooks.onEvent(ev);
+      gotEvent = true;
     }
-    this.hooks.onEvent(ev);
-    if (this.hooks.done()) {
+    if (gotEvent && this.hooks.done()) {
       clearTimeout(this.linger);
       this.linger = setTimeout(() => { if (this.ws) { this.stopped = true; this.ws.close(1000); } }, LINGER_MS);
     }

@@ -1,0 +1,173 @@
+"""The fan-out on its own, over an in-memory covenant log: batching, shared frames, drops."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from harpoon_ray.schemas import Event, EventType
+from harpoon_ray.serve.fanout import CovenantFanout, SlowConsumer, Subscription
+
+CID = "cov_fanouttest0001"
+
+
+class MemoryLog:
+    """A covenant log in memory that long-polls like the Orchestrator: `follow` yields
+    whatever is new in one go (a page), then waits for more until the log is closed."""
+
+    def __init__(self) -> None:
+        self.log: list[Event] = []
+        self.closed = False
+        self._changed = asyncio.Event()
+
+    def append(self, count: int = 1, *, close: bool = False) -> None:
+        for _ in range(count):
+            seq = len(self.log) + 1
+            self.log.append(
+                Event(seq=seq, ts=time.time(), type=EventType.PROGRESS, covenant_id=CID)
+            )
+        self.closed = self.closed or close
+        self._changed.set()
+
+    async def events(self, covenant_id: str, after: int = 0, limit: int = 1000) -> list[Event]:
+        return self.log[after : after + limit]
+
+    async def follow(self, covenant_id: str, after: int = 0) -> AsyncIterator[Event]:
+        while True:
+            page = self.log[after:]
+            for event in page:
+                after = event.seq
+                yield event
+            if self.closed and after == len(self.log):
+                return
+            self._changed.clear()
+            await self._changed.wait()
+
+
+def seqs(text: str) -> list[int]:
+    frame = json.loads(text)
+    return [e["seq"] for e in (frame if isinstance(frame, list) else [frame])]
+
+
+async def drain(sub: Subscription) -> list[str]:
+    frames = []
+    while (item := await asyncio.wait_for(sub.next(), 5)) is not None:
+        frames.append(item[1])
+    return frames
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_in_step_subscribers_send_the_very_same_frame_text() -> None:
+    """Events stored together reach every in-step subscriber as one array frame, encoded
+    once: each subscriber gets the identical string object."""
+    log = MemoryLog()
+    fanout = CovenantFanout(log)
+    subs = [fanout.subscribe(CID) for _ in range(3)]
+    await settle()
+    log.append(5)
+    await settle()
+    got = [await asyncio.wait_for(s.next(), 5) for s in subs]
+    assert seqs(got[0][1]) == [1, 2, 3, 4, 5]
+    assert all(item[1] is got[0][1] for item in got)
+    assert fanout.chunks_sent == 1
+    await fanout.aclose()
+
+
+async def test_a_lone_event_is_sent_as_an_object_not_an_array() -> None:
+    """One event ready on its own goes out as that event's object."""
+    log = MemoryLog()
+    fanout = CovenantFanout(log)
+    sub = fanout.subscribe(CID)
+    await settle()
+    log.append(1)
+    seq, text = await asyncio.wait_for(sub.next(), 5)
+    assert seq == 1 and json.loads(text)["seq"] == 1
+    await fanout.aclose()
+
+
+async def test_a_subscriber_behind_gets_everything_queued_in_one_frame() -> None:
+    """Three pages queued while the reader was busy come out as one frame, in order."""
+    log = MemoryLog()
+    fanout = CovenantFanout(log)
+    sub = fanout.subscribe(CID)
+    await settle()
+    for _ in range(3):
+        log.append(2)
+        await settle()
+    assert sub.queued == 6
+    seq, text = await asyncio.wait_for(sub.next(), 5)
+    assert (seq, seqs(text)) == (6, [1, 2, 3, 4, 5, 6])
+    await fanout.aclose()
+
+
+async def test_joining_mid_covenant_replays_then_goes_live_without_gap_or_duplicate() -> None:
+    """A subscriber from after=2 while the feed is at 7 gets 3..7 from the log, then the
+    live events, each seq once."""
+    log = MemoryLog()
+    fanout = CovenantFanout(log)
+    first = fanout.subscribe(CID)
+    await settle()
+    log.append(7)
+    await settle()
+    late = fanout.subscribe(CID, after=2)
+    log.append(3, close=True)
+    frames = await drain(late)
+    assert [s for f in frames for s in seqs(f)] == list(range(3, 11))
+    assert [s for f in await drain(first) for s in seqs(f)] == list(range(1, 11))
+
+
+async def test_a_joiner_during_an_unflushed_page_gets_no_duplicate() -> None:
+    """A socket that joins after the feed took in a page but before it was sent reads that
+    page from the log and skips its copy in the queue."""
+    log = MemoryLog()
+    fanout = CovenantFanout(log)
+    fanout.subscribe(CID)
+    await settle()
+    log.append(4)
+    await asyncio.sleep(0)  # the feed takes the page in; its flush is still pending
+    await asyncio.sleep(0)
+    late = fanout.subscribe(CID, after=1)
+    log.append(1, close=True)
+    assert [s for f in await drain(late) for s in seqs(f)] == [2, 3, 4, 5]
+
+
+async def test_a_subscriber_past_its_limit_reads_what_it_holds_then_learns_why() -> None:
+    """With room for 4 events, a reader that takes nothing while 6 arrive gets the 4 it
+    holds, then SlowConsumer naming the seq to resume after; the feed forgets it."""
+    log = MemoryLog()
+    fanout = CovenantFanout(log, queue_events=4)
+    sub = fanout.subscribe(CID)
+    other = fanout.subscribe(CID)
+    await settle()
+    log.append(2)
+    await settle()
+    log.append(2)
+    await settle()
+    log.append(2)
+    await settle()
+    assert fanout.subscribers(CID) == 0 and other.dropped
+    seq, text = await asyncio.wait_for(sub.next(), 5)
+    assert (seq, seqs(text)) == (4, [1, 2, 3, 4])
+    with pytest.raises(SlowConsumer, match="after=4"):
+        await asyncio.wait_for(sub.next(), 5)
+    await fanout.aclose()
+
+
+async def test_the_feed_stops_when_its_last_subscriber_leaves() -> None:
+    """No subscriber, no feed: the long-poll is cancelled."""
+    log = MemoryLog()
+    fanout = CovenantFanout(log)
+    sub = fanout.subscribe(CID)
+    await settle()
+    assert fanout.feeds == 1
+    fanout.unsubscribe(sub)
+    await settle()
+    assert fanout.feeds == 0
