@@ -84,6 +84,17 @@ class Settings(BaseSettings):
     # api
     max_body_bytes: int = Field(default=1_000_000, gt=0)
     ws_queue_events: int = Field(default=10_000, gt=0)
+    http_max_ongoing: int = Field(
+        default=1000,
+        gt=0,
+        description="HTTP requests one gateway replica runs at once (WebSockets are not "
+        "counted: they hold Serve's max_ongoing_requests slots instead).",
+    )
+    http_max_queued: int = Field(
+        default=2000,
+        ge=0,
+        description="HTTP requests waiting for a turn per replica; past it, 503 at once.",
+    )
     ws_heartbeat_s: float = Field(default=15.0, gt=0)
     ingress: str = Field(
         default="haproxy",

@@ -15,7 +15,7 @@ from .. import __version__
 from .auth import TenantResolver
 from .context import GatewayContext
 from .errors import CatchAll, install_error_handlers
-from .limits import BodyLimit
+from .limits import BodyLimit, HttpAdmission
 from .routes_agents import agents_routes
 from .routes_api import api_routes
 from .routes_v1 import ChatCompletions, v1_routes
@@ -53,6 +53,13 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     # (`v1_ingress.py`), which answers chat completions before FastAPI's routing.
     app.add_middleware(ChatCompletionsIngress, chat=chat, tenant=tenant)
     app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes)
+    # HTTP admission (limits.py): Serve's slots are sized for WebSockets, so HTTP gets
+    # its own bound here; sockets pass through it.
+    app.add_middleware(
+        HttpAdmission,
+        max_ongoing=ctx.settings.http_max_ongoing,
+        max_queued=ctx.settings.http_max_queued,
+    )
     app.add_middleware(CatchAll)
 
     return app

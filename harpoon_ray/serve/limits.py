@@ -1,11 +1,19 @@
-"""Request body limit, enforced before any handler parses a byte.
+"""Limits enforced before any handler runs: request bodies, and HTTP admission.
 
 A declared Content-Length over the limit is refused at once; a chunked body is read up to
 the limit and refused as soon as it passes it, so a client cannot make a replica buffer
 an unbounded upload.
+
+HTTP admission lives here rather than in Serve's `max_ongoing_requests` because every
+open WebSocket holds one of those slots for its whole life: a replica sized for 11,000
+sockets would otherwise run 11,000 HTTP requests at once and let p99 grow without
+bound. Sockets are not counted here; HTTP requests are, with a bounded queue and an
+immediate 503 past it.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +31,60 @@ def _too_large(limit: int) -> JSONResponse:
         ),
         status_code=413,
     )
+
+
+def _overloaded(running: int, queued: int) -> JSONResponse:
+    return JSONResponse(
+        error_body(
+            "overloaded",
+            f"the gateway is running {running} requests with {queued} waiting "
+            "(HARPOON_HTTP_MAX_ONGOING / HARPOON_HTTP_MAX_QUEUED); retry shortly",
+            None,
+            503,
+        ),
+        status_code=503,
+        headers={"retry-after": "1"},
+    )
+
+
+class HttpAdmission:
+    """ASGI middleware: at most `max_ongoing` HTTP requests run, `max_queued` wait for a
+    turn, any more get a 503 at once. WebSockets pass straight through."""
+
+    def __init__(self, app: ASGIApp, max_ongoing: int, max_queued: int) -> None:
+        self.app = app
+        self.max_ongoing = max_ongoing
+        self.max_queued = max_queued
+        self.running = 0
+        self.waiting = 0
+        self.rejected = 0
+        self._turn: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._turn is None:
+            self._turn = asyncio.Semaphore(self.max_ongoing)
+        turn = self._turn
+        if turn.locked():
+            if self.waiting >= self.max_queued:
+                self.rejected += 1
+                await _overloaded(self.running, self.waiting)(scope, receive, send)
+                return
+            self.waiting += 1
+            try:
+                await turn.acquire()
+            finally:
+                self.waiting -= 1
+        else:
+            await turn.acquire()
+        self.running += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.running -= 1
+            turn.release()
 
 
 class BodyLimit:
