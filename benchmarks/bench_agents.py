@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -205,6 +206,7 @@ async def many_covenants(client: HarpoonClient, covenants: int, users: int) -> d
         events = await client.events(covenant_id, limit=1000)
         return sum(e.payload.get("latency_s", 0.0) for e in events if e.type is EventType.ACTION)
 
+    print("[bench] covenants: start", file=sys.stderr, flush=True)  # for a profiler
     with CpuMeter() as cpu:
         t0 = time.perf_counter()
         ran = await asyncio.gather(*(one(i) for i in range(covenants)))

@@ -6,6 +6,10 @@ together with any rows staged alongside (agent rows, covenants), so an agent's r
 its events commit in the same transaction. Readers only ever see committed events: the
 in-memory tail is filled after the commit, never before.
 
+A commit costs a few ms of CPU whatever its size (DuckDB's per-statement cost), so when
+nobody waits for one (no `flush()` caller, no follower) the batch may grow for up to
+`idle_flush_s` first; anyone starting to wait cuts that short.
+
 Followers long-poll (`wait`): they hold no queue of their own, only a shared
 `asyncio.Event` per covenant, and read from a bounded tail or from the store, so memory
 stays bounded whatever the number or speed of readers.
@@ -57,10 +61,15 @@ class EventLog:
         *,
         tail_events: int = 4096,
         flush_interval_s: float = 0.02,
+        idle_flush_s: float = 0.1,
     ) -> None:
         self.store = store
         self.tail_events = tail_events
         self.flush_interval_s = flush_interval_s
+        self.idle_flush_s = idle_flush_s
+        self._urgent = asyncio.Event()  # someone waits for the next commit
+        self._followers = 0
+        self.commits = 0
         self._logs: dict[str, _CovenantLog] = {}
         self._pending = WriteBatch()
         self._pending_done: asyncio.Future | None = None
@@ -175,6 +184,7 @@ class EventLog:
         if self._pending:
             if self._pending_done is None:
                 self._pending_done = asyncio.get_running_loop().create_future()
+            self._urgent.set()
             await asyncio.shield(self._pending_done)
         elif self._inflight_done is not None:
             await asyncio.shield(self._inflight_done)
@@ -183,6 +193,7 @@ class EventLog:
         while True:
             await self._dirty.wait()
             await asyncio.sleep(self.flush_interval_s)
+            await self._linger()
             self._dirty.clear()
             batch, self._pending = self._pending, WriteBatch()
             done, self._pending_done = self._pending_done, None
@@ -197,10 +208,22 @@ class EventLog:
                 self._inflight_done.exception()  # mark retrieved: the callers got it
             self._inflight_done = None
 
+    async def _linger(self) -> None:
+        """Let a batch nobody waits for grow, until someone waits or `idle_flush_s`."""
+        if self._pending_done is not None or self._followers:
+            return
+        left = self.idle_flush_s - self.flush_interval_s
+        if left <= 0:
+            return
+        self._urgent.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._urgent.wait(), left)
+
     async def _write(self, batch: WriteBatch) -> BaseException | None:
         for attempt in range(_WRITE_ATTEMPTS):
             try:
                 await self.store.write(batch)
+                self.commits += 1
                 return None
             except Exception as exc:  # a disk or constraint failure: retry, then report
                 log.warning("event log flush failed (attempt %d): %s", attempt + 1, exc)
@@ -262,6 +285,11 @@ class EventLog:
         if st is None or st.committed_seq > after:
             return await self.read(covenant_id, after, limit)
         changed = st.changed
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), timeout_s)
+        self._followers += 1  # commits come at the short interval while anyone follows
+        self._urgent.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout_s)
+        finally:
+            self._followers -= 1
         return await self.read(covenant_id, after, limit)

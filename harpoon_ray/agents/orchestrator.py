@@ -354,5 +354,6 @@ class Orchestrator:
             ],
             "events_written": self.log.events_written,
             "careful_writes": self.store.careful_writes,
+            "commits": self.log.commits,
             "resumed": len(self.resumed),
         }

@@ -85,3 +85,29 @@ async def test_closing_a_covenant_wakes_its_followers(eventlog):
     await eventlog.close_covenant("c1")
     assert await asyncio.wait_for(waiter, 1) == []
     assert not eventlog.is_open("c1")
+
+
+async def test_appends_nobody_waits_for_linger_into_one_commit(store):
+    """Appends made apart with nobody waiting are committed together, within the linger."""
+    log = EventLog(store, flush_interval_s=0.001, idle_flush_s=0.3)
+    await log.open_covenant("c1", "local")
+    log.append("c1", EventType.PLAN)
+    await asyncio.sleep(0.05)
+    log.append("c1", EventType.PROGRESS)
+    assert log.commits == 0 and await log.read("c1") == []
+    await asyncio.sleep(0.4)
+    assert log.commits == 1 and [e.seq for e in await log.read("c1")] == [1, 2]
+    await log.close()
+
+
+async def test_a_flush_or_a_follower_cuts_the_linger_short(store):
+    """Someone waiting (a flush caller, a follower) gets the commit at the short interval."""
+    log = EventLog(store, flush_interval_s=0.001, idle_flush_s=30)
+    await log.open_covenant("c1", "local")
+    log.append("c1", EventType.PLAN)
+    await asyncio.wait_for(log.flush(), 1)
+    follower = asyncio.create_task(log.wait("c1", after=1, timeout_s=30))
+    await asyncio.sleep(0.01)
+    log.append("c1", EventType.PROGRESS)
+    assert [e.seq for e in await asyncio.wait_for(follower, 1)] == [2]
+    await log.close()
