@@ -43,6 +43,7 @@ LEVELS = (1, 10, 100, 1000)
 FULL = {1: 500, 10: 4000, 100: 6000, 1000: 6000}
 QUICK = {1: 200, 10: 1000, 100: 2000, 1000: 3000}
 LEVEL_CAP_S = 60.0
+SETTLE_S = 10.0
 WRK_SECONDS = {"quick": 5, "full": 12}
 LITELLM_KEY = "sk-bench-loopback-only"
 LOADGEN: dict = {"name": "aiohttp", "seconds": 0}
@@ -161,7 +162,16 @@ async def load_wrk(url: str, body: dict, clients: int, seconds: float) -> dict:
     """`clients` keep-alive connections for `seconds`, driven by one wrk thread."""
     script = Path(tempfile.mkdtemp(prefix="hbw", dir="/tmp")) / "post.lua"
     script.write_text(WRK_SCRIPT % (json.dumps(body), LITELLM_KEY))
-    cmd = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script)]
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{clients}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(script),
+    ]
     proc = await asyncio.create_subprocess_exec(
         *cmd, url, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
     )
@@ -245,6 +255,10 @@ async def bench_harpoon(mode: str, upstream: str, sizes: dict[int, int], args: d
     body = {**BODY, "model": "harpoon/auto"}
     try:
         await wait_ready(url, body, proc)
+        # The first answer may come while Serve still starts other replicas and HAProxy
+        # reloads its config to add them (a reload mid-run stalled requests ~400 ms).
+        await asyncio.sleep(SETTLE_S)
+        await load(url, body, 10, 1000)
         return await sweep(f"harpoon-{mode}", url, body, sizes)
     finally:
         stop(proc)

@@ -10,10 +10,12 @@ decides it (docs/ARCHITECTURE.md, "serve").
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..catalog import Catalog
+from ..errors import HarpoonError
 from ..schemas import (
     Completion,
     ComplexityAnalysis,
@@ -23,6 +25,8 @@ from ..schemas import (
     StreamChunk,
 )
 from ..settings import Settings
+
+log = logging.getLogger("harpoon.serve")
 
 if TYPE_CHECKING:
     from ray.serve.handle import DeploymentHandle
@@ -77,6 +81,15 @@ class LocalBackend:
         if self._router is None:
             self._router = build_router(self._catalog, self._settings, self._url)
         return self._router
+
+    def warm(self) -> None:
+        """Build the router and its provider pool now instead of on the first request."""
+        pool = getattr(self.router, "pool", None)
+        for spec in self._catalog.models if pool is not None else ():
+            try:
+                pool.for_model(spec)
+            except HarpoonError as exc:  # a bad provider config answers per request, as before
+                log.warning("provider for %s not built at startup: %s", spec.id, exc.message)
 
     def analyse(self, text: str) -> ComplexityAnalysis:
         return self.router.analyse(text)

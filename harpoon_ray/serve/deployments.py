@@ -38,6 +38,7 @@ class ModelRouter:
             parsed.test_server_url,
             self.metrics_window,
         )
+        self.backend.warm()
 
     async def complete(
         self, request: ModelRequest, constraints: Constraints | None, model: str | None
@@ -67,6 +68,9 @@ class Gateway:
 
     def __init__(self, router: DeploymentHandle, args: dict[str, Any]) -> None:
         self.ctx = GatewayContext(AppArgs.parse(args), Settings(), router_handle=router)
+        # Built now rather than on the first request, so it is among the startup objects
+        # Serve freezes out of the GC's scans (RAY_SERVE_FREEZE_GC_ON_STARTUP).
+        self.ctx.local_router.warm()
 
     def __serve_build_asgi_app__(self) -> Any:
         from .factory import create_app

@@ -38,6 +38,18 @@ INGRESS_ENV: dict[Ingress, dict[str, str]] = {
 }
 
 
+def haproxy_tuning() -> dict[str, str]:
+    """HAProxy defaults measured on the gateway benchmark (benchmarks/README.md,
+    "Gateway"); an exported value wins. Ray's defaults are 4 HAProxy threads, more than
+    a laptop's cores, and one log line per request to its metrics socket, which the
+    HAProxyManager actor parses (~0.07 ms of CPU per request). Harpoon keeps its own
+    request metrics (`/api/metrics`), so Serve's per-request HTTP metrics are off."""
+    return {
+        "RAY_SERVE_HAPROXY_NBTHREAD": str(max(1, min(4, os.cpu_count() or 1))),
+        "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
+    }
+
+
 def ingress_env(ingress: Ingress | str) -> dict[str, str]:
     """Environment a Ray start needs for `ingress`; raises ConfigError for unknown modes."""
     try:
@@ -75,6 +87,9 @@ def running(
     port = port or settings.port
     ingress = ingress or settings.ingress
     os.environ.update(ingress_env(ingress))  # validates it first
+    if Ingress(ingress) == Ingress.HAPROXY:
+        for key, value in haproxy_tuning().items():
+            os.environ.setdefault(key, value)
     # Replicas drain for 30 s by default before they stop (for rolling updates on a
     # cluster); a laptop's Ctrl-C should not hang that long. An exported value wins.
     os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
