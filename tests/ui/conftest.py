@@ -102,12 +102,16 @@ def page(new_page: Callable[..., Any], app_url: str) -> Iterator[Any]:
 
 @pytest.fixture
 def shot(request: pytest.FixtureRequest) -> Callable[[Any, str], Path]:
-    """Save a screenshot as `test-artifacts/screenshots/<test>-<name>.png`."""
+    """Save a screenshot as `test-artifacts/screenshots/<test>-<name>.png`.
+
+    Transitions are fast-forwarded to their end (Playwright's `animations="disabled"`): a
+    shot taken right after a covenant ends would otherwise catch bars still easing to
+    full and toasts still fading in, and look like a drawing bug that is not there."""
 
     def take(page: Any, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{request.node.name}-{name}.png"
-        page.screenshot(path=str(path))
+        page.screenshot(path=str(path), animations="disabled")
         return path
 
     return take

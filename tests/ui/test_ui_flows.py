@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from harpoon_ray.catalog import default_catalog
 
@@ -21,6 +22,7 @@ def test_ctrl_k_opens_the_palette_and_runs_a_command_by_keyboard_alone(
     page: Any, shot: Any
 ) -> None:
     """Ctrl+K opens a labelled dialog; typing, arrows and Enter run "Show models"; Esc closes."""
+    shot(page, "empty")
     page.keyboard.press("Control+k")
     palette = page.get_by_role("dialog", name="Command palette")
     assert palette.is_visible()
@@ -211,7 +213,9 @@ def test_the_constraints_form_refuses_a_bad_value_and_names_the_field(page: Any)
     form.get_by_label("Max cost (USD)").fill("0.02")
     page.keyboard.press("Enter")
     assert not form.is_visible()
-    hint = page.locator("hp-composer .settings").inner_text()
-    assert "min quality 0.5" in hint and "max cost $0.02" in hint
+    # The root repaints on the next animation frame: wait for it, never read before it.
+    hint = page.locator("hp-composer .settings")
+    expect(hint).to_contain_text("min quality 0.5")
+    expect(hint).to_contain_text("max cost $0.02")
     stored = page.evaluate("JSON.parse(localStorage.getItem('harpoon.constraints'))")
     assert stored == {"max_cost_usd": 0.02, "min_quality": 0.5}

@@ -99,6 +99,7 @@ class HpApp extends HTMLElement {
     ui.tree.update(cv);
     ui.conn.dataset.state = state.conn;
     ui.conn.textContent = CONN_LABEL[state.conn] || state.conn;
+    ui.conn.hidden = state.conn === 'idle'; // no socket: the activity beside it says idle
     const busy = [...state.covenants.values()].filter((c) => !isTerminal(c.status));
     ui.activity.dataset.busy = String(busy.length > 0);
     const agents = busy.reduce((n, c) => n + c.counts.running, 0);

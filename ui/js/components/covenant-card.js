@@ -56,7 +56,8 @@ class HpCovenantCard extends HTMLElement {
     row('cost', cv.cost ? usd(cv.cost) : null);
     row('latency', cv.latency ? seconds(cv.latency) : null);
     if (cv.simulated) row('provider', 'simulated');
-    if (cv.error) row('error', cv.error);
+    // A cancelled covenant's error is the word "cancelled": the status already says so.
+    if (cv.error && cv.error !== cv.status) row('error', cv.error);
     this.card.append(dl);
 
     if (cv.plan && cv.plan.length) {

@@ -94,7 +94,9 @@ export function paintNode(node, row, cv, expanded, active, overall) {
   twisty.textContent = expanded ? '▼' : '▶';
   dot.dataset.status = info.status;
   label.textContent = info.title;
-  role.textContent = info.model ? `${info.role} · ${info.model}` : info.role;
+  // The row names the model without its provider (the details show the full id).
+  role.textContent = info.model ? `${info.role} · ${info.model.slice(info.model.indexOf('/') + 1)}` : info.role;
+  role.title = info.model ? `${info.role} · ${info.model}` : info.role;
   bar.dataset.status = info.status;
   bar.firstChild.style.width = pct(info.progress);
 }
