@@ -3,6 +3,7 @@ provider, driven in headless Chromium. Each test is one "Must show" behaviour.""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -16,6 +17,23 @@ from .helpers import RECORDER, all_events, get_json, send_query, tree_row_id, wa
 pytestmark = [pytest.mark.browser, pytest.mark.serve]
 
 XSS = "<img src=x onerror=alert(1)>"
+
+PLAN_TITLES = ["Storage engines", "Query speed", "Running costs"]
+PLAN = json.dumps(
+    {
+        "steps": [
+            {"id": f"s{i}", "title": t, "instruction": f"Compare the databases on {t.lower()}."}
+            for i, t in enumerate(PLAN_TITLES, 1)
+        ]
+    }
+)
+
+
+def paced_workers(latency_s: float = 0.3) -> list[dict[str, Any]]:
+    """Test-server steps for a workers covenant that takes its time: every call waits
+    `latency_s`, and the first call of each model (the planner's is a first) gets a plan,
+    so the planner, three workers and the synthesis arrive in visible waves."""
+    return [{"text": PLAN, "latency_s": latency_s}] + [{"latency_s": latency_s}] * 12
 
 
 def test_ctrl_k_opens_the_palette_and_runs_a_command_by_keyboard_alone(
@@ -64,27 +82,29 @@ def test_dark_system_setting_gives_the_dark_theme(new_page: Any, app_url: str, s
 
 
 def test_a_query_moves_the_card_through_its_states_while_the_tree_fills(
-    page: Any, app_url: str, shot: Any
+    scripted: Any, new_page: Any, shot: Any
 ) -> None:
     """draft → active → completed on the card, agents appearing in the tree while active."""
+    scripted.script_every_model(paced_workers())
+    page = new_page(scripted.base_url)
     page.add_init_script(RECORDER)
     page.reload()
     page.wait_for_function("window.harpoon !== undefined")
     send_query(page, "Compare three databases for analytics workloads", pattern="workers")
     page.get_by_role("tree").get_by_role("treeitem").nth(2).wait_for()
-    shot(page, "running")
     snap = wait_terminal(page)
     shot(page, "completed")
     assert snap["status"] == "completed"
     timeline = page.get_by_role("list", name="Status history").get_by_role("listitem")
     assert timeline.all_inner_texts() == ["draft", "active", "completed"]
-    server = get_json(f"{app_url}/api/covenants/{snap['id']}")
+    server = get_json(f"{scripted.base_url}/api/covenants/{snap['id']}")
     server_agents = server.get("agents") or []
-    assert len(snap["agents"]) == len(server_agents) > 0
+    assert len(snap["agents"]) == len(server_agents) == len(PLAN_TITLES) + 2
     samples = page.evaluate("window.__samples")
     counts = [s["agents"] for s in samples]
     assert counts == sorted(counts), "the tree only grows"
-    assert any(s["status"] == "active" and s["agents"] > 0 for s in samples), samples[-5:]
+    growing = {s["agents"] for s in samples if s["status"] == "active"}
+    assert {1, len(PLAN_TITLES) + 1} <= growing, sorted(growing)
 
 
 def test_expanding_an_agent_shows_its_thoughts_actions_and_output(
@@ -146,10 +166,14 @@ def test_the_sidebar_resizes_by_drag_and_keeps_its_width_after_reload(page: Any,
 
 
 def test_a_websocket_closed_by_the_server_mid_run_ends_with_the_same_tree(
-    new_page: Any, app_url: str, shot: Any
+    scripted: Any, new_page: Any, shot: Any
 ) -> None:
     """A client whose socket is closed mid-run resumes after its last seq: same tree, same log."""
-    with cutting_proxy(app_url, cut_after_frames=6) as proxy:
+    scripted.script_every_model(paced_workers())
+    app_url = scripted.base_url
+    # Two frames in, the planner is still thinking: the cut is mid-run however the server
+    # groups events into frames (a client cut after the end would not reconnect).
+    with cutting_proxy(app_url, cut_after_frames=2) as proxy:
         dropped = new_page(proxy.base_url)
         send_query(dropped, "Design a rollout plan for a payments service", pattern="workers")
         cid = dropped.wait_for_function(
