@@ -2,10 +2,12 @@
 
     .venv/bin/python benchmarks/bench_ws.py [--quick] [--ingress haproxy]
 
-(a) N clients follow one covenant of M agents on the orchestrator socket from seq 0:
-    does every client get every event in order; delay from the event's stored `ts` to
-    its arrival (p50/p99, all events and only those stored after every client joined);
-    the gateway's memory (replica, plus Serve's proxy actor when it is in the path).
+(a) N clients open mediator sockets first; then a covenant of M agents starts and each
+    client follows it from seq 0 (`{"type": "follow"}`): does every client get every
+    event in order; delay from the event's stored `ts` to its arrival (p50/p99, over all
+    events, and "live": only events stored after that client's subscription began, so
+    the replay of what was stored before it joined is not counted); the gateway's
+    memory (replica, plus Serve's proxy actor when it is in the path).
 (b) K idle mediator sockets held open: memory per connection, and how much comes back
     after they close.
 
@@ -20,11 +22,14 @@ import asyncio
 import contextlib
 import json
 import os
+import re
+import resource
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from array import array
 from pathlib import Path
 
 import httpx
@@ -37,6 +42,9 @@ RESULTS = ROOT / "benchmarks" / "results" / "ws.json"
 FULL = {"clients": 1000, "agents": 1000, "idle": 10_000}
 QUICK = {"clients": 100, "agents": 100, "idle": 1000}
 FOLLOW_CAP_S = 240.0
+# "deflate" offers permessage-deflate as browsers do (uvicorn accepts it: Serve passes no
+# ws option); None offers nothing, so the gateway keeps no zlib state per socket.
+COMPRESSION: list[str | None] = ["deflate"]
 
 
 def free_port() -> int:
@@ -64,63 +72,155 @@ def gateway_rss_mb(ingress: str) -> dict[str, float]:
     return {k: round(v, 1) for k, v in found.items()}
 
 
-async def follow(
-    url: str, ready: asyncio.Event, joined: list[float]
-) -> list[tuple[int, float, float]]:
-    got: list[tuple[int, float, float]] = []
-    async with connect(url, max_queue=None, open_timeout=60, ping_interval=None) as ws:
-        joined.append(time.time())
-        ready.set()
-        with contextlib.suppress(ConnectionClosed):
-            async for raw in ws:
-                now = time.time()
-                frame = json.loads(raw)
-                if "seq" in frame:
-                    got.append((frame["seq"], frame["ts"], now))
-                elif frame.get("type") in ("end", "error"):
-                    break
-    return got
+ROLES = (
+    ("ServeReplica:harpoon:Gateway", "gateway_replica"),
+    ("Orchestrator", "orchestrator_actors"),
+    ("haproxy", "haproxy"),
+)
 
 
-async def fanout(base: str, ingress: str, clients: int, agents: int) -> dict:
+def cpu_by_role(root_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the app's processes (by role) and by this one (the
+    clients)."""
+    out: dict[str, float] = {"clients": sum(psutil.Process().cpu_times()[:2])}
+    with contextlib.suppress(psutil.Error):
+        for p in psutil.Process(root_pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                cmd = " ".join(p.cmdline())
+                role = next((r for pat, r in ROLES if pat in cmd), "other_ray")
+                out[role] = out.get(role, 0.0) + sum(p.cpu_times()[:2])
+    return out
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: round(after[k] - before.get(k, 0.0), 1) for k in sorted(after)}
+
+
+# Events as the server encodes them (pydantic, compact, `seq` then `ts` first): a scan for
+# these keeps the 1,000 clients' own CPU small next to the gateway's on 2 cores.
+EVENT_HEAD = re.compile(r'\{"seq":(\d+),"ts":([0-9.eE+-]+)')
+
+
+class Follower:
+    """One client: a mediator socket opened before the covenant exists, then told to
+    follow it from seq 0."""
+
+    def __init__(self) -> None:
+        self.seqs = array("l")
+        self.delays_ms = array("d")
+        self.live_delays_ms = array("d")
+        self.subscribed_at: float | None = None
+        self.ended = False
+
+    async def run(self, url: str, opened: list[float], cid: asyncio.Future[str]) -> None:
+        async with connect(
+            url, max_queue=None, open_timeout=120, ping_interval=None, compression=COMPRESSION[0]
+        ) as ws:
+            opened.append(time.time())
+            await ws.send(json.dumps({"type": "follow", "covenant_id": await cid, "after": 0}))
+            with contextlib.suppress(ConnectionClosed):
+                async for raw in ws:
+                    now = time.time()
+                    found = EVENT_HEAD.findall(raw)
+                    if not found:
+                        frame = json.loads(raw)
+                        if frame.get("type") in ("end", "error"):
+                            self.ended = frame["type"] == "end"
+                            break
+                        continue
+                    if self.subscribed_at is None:
+                        self.subscribed_at = now  # the server has subscribed it by now
+                    for seq, ts in found:
+                        delay = (now - float(ts)) * 1000
+                        self.seqs.append(int(seq))
+                        self.delays_ms.append(delay)
+                        if float(ts) > self.subscribed_at:
+                            self.live_delays_ms.append(delay)
+
+
+async def sample_peak(ingress: str, peak: dict[str, float], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        for k, v in gateway_rss_mb(ingress).items():
+            peak[k] = max(peak.get(k, 0.0), v)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+
+
+async def fanout(base: str, ingress: str, clients: int, agents: int, root_pid: int) -> dict:
+    ws_url = base.replace("http://", "ws://") + "/api/agents/mediator/fanout-bench/ws"
+    before = gateway_rss_mb(ingress)
+    peak: dict[str, float] = {}
+    stop = asyncio.Event()
+    sampler = asyncio.create_task(sample_peak(ingress, peak, stop))
+    cid: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    opened: list[float] = []
+    followers = [Follower() for _ in range(clients)]
+    tasks = [asyncio.create_task(f.run(ws_url, opened, cid)) for f in followers]
+    t0 = time.monotonic()
+    while len(opened) < clients and time.monotonic() - t0 < 120:
+        if all(t.done() for t in tasks):
+            break
+        await asyncio.sleep(0.1)
+    connect_s = time.monotonic() - t0
+    cpu0 = cpu_by_role(root_pid)
+    t_run = time.monotonic()
     async with httpx.AsyncClient(base_url=base, timeout=120) as http:
         r = await http.post(
             "/api/orchestrate/parallel",
             json={"query": "Survey the history of tea, one section per agent.", "agents": agents},
         )
         r.raise_for_status()
-        cid = r.json()["covenant_id"]
-        ws_url = base.replace("http://", "ws://") + f"/api/agents/orchestrator/{cid}/ws"
-        joined: list[float] = []
-        ready = asyncio.Event()
-        tasks = [asyncio.create_task(follow(ws_url, ready, joined)) for _ in range(clients)]
-        mem_peak = gateway_rss_mb(ingress)
+        cid.set_result(r.json()["covenant_id"])
         done, pending = await asyncio.wait(tasks, timeout=FOLLOW_CAP_S)
         for t in pending:
             t.cancel()
-        all_joined = max(joined) if joined else time.time()
+        stop.set()
+        await sampler
+        cpu = cpu_delta(cpu0, cpu_by_role(root_pid))
+        run_s = time.monotonic() - t_run
         log: list[int] = []
         while True:
             page = (
-                await http.get(f"/api/covenants/{cid}/events", params={"after": len(log)})
+                await http.get(f"/api/covenants/{cid.result()}/events", params={"after": len(log)})
             ).json()
             if not page["events"]:
                 break
             log += [e["seq"] for e in page["events"]]
-    results = [t.result() for t in done if not t.exception()]
-    complete = sum(1 for g in results if [s for s, _, _ in g] == log)
-    delays = sorted((now - ts) * 1000 for g in results for _, ts, now in g)
-    live = sorted((now - ts) * 1000 for g in results for _, ts, now in g if ts > all_joined)
+    failed = sum(1 for t in done if t.exception() is not None)
+    complete = sum(1 for f in followers if f.ended and list(f.seqs) == log)
+    delays = sorted(d for f in followers for d in f.delays_ms)
+    live = sorted(d for f in followers for d in f.live_delays_ms)
+    # Per event: how long until the first client had it (the log, the long-poll and one
+    # send) and how much later the last one did (the fan-out itself).
+    first: dict[int, float] = {}
+    last: dict[int, float] = {}
+    for f in followers:
+        for seq, d in zip(f.seqs, f.delays_ms, strict=True):
+            if d < first.get(seq, float("inf")):
+                first[seq] = d
+            if d > last.get(seq, float("-inf")):
+                last[seq] = d
+    to_first = sorted(first.values())
+    spread = sorted(last[q] - first[q] for q in first)
     return {
         "clients": clients,
         "agents": agents,
+        "clients_connected_before_the_covenant": len(opened),
+        "connect_s": round(connect_s, 2),
         "events_in_log": len(log),
-        "clients_finished": len(results),
+        "clients_finished": sum(1 for f in followers if f.ended),
         "clients_with_every_event_in_order": complete,
+        "failed_clients": failed,
         "timed_out_clients": len(pending),
+        "events_received": len(delays),
         "delay_ms_all": {"p50": pct(delays, 50), "p99": pct(delays, 99)},
         "delay_ms_live": {"p50": pct(live, 50), "p99": pct(live, 99), "events": len(live)},
-        "gateway_rss_mb_during": mem_peak,
+        "delay_ms_to_first_client": {"p50": pct(to_first, 50), "p99": pct(to_first, 99)},
+        "first_to_last_client_ms": {"p50": pct(spread, 50), "p99": pct(spread, 99)},
+        "run_s": round(run_s, 2),
+        "cpu_s_during_run": cpu,
+        "gateway_rss_mb_before": before,
+        "gateway_rss_mb_peak": {k: round(v, 1) for k, v in peak.items()},
         "gateway_rss_mb_after": gateway_rss_mb(ingress),
     }
 
@@ -133,7 +233,7 @@ async def idle(base: str, ingress: str, count: int) -> dict:
     for start in range(0, count, 200):
         opened = await asyncio.gather(
             *(
-                connect(url, open_timeout=60, ping_interval=None)
+                connect(url, open_timeout=60, ping_interval=None, compression=COMPRESSION[0])
                 for _ in range(start, min(count, start + 200))
             ),
             return_exceptions=True,
@@ -150,7 +250,10 @@ async def idle(base: str, ingress: str, count: int) -> dict:
     again = []
     for _ in range(0, len(sockets), 200):
         again += await asyncio.gather(
-            *(connect(url, open_timeout=60, ping_interval=None) for _ in range(200)),
+            *(
+                connect(url, open_timeout=60, ping_interval=None, compression=COMPRESSION[0])
+                for _ in range(200)
+            ),
             return_exceptions=True,
         )
     await asyncio.gather(
@@ -177,10 +280,29 @@ def pct(values: list[float], p: float) -> float | None:
     return round(values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))], 2)
 
 
-def write(result: dict) -> None:
+def write(key: str, result: dict) -> None:
+    """Keep the other runs in the file: the previous round once, the quick and full runs."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2))
-    print(f"wrote {RESULTS}", flush=True)
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if data and "previous_round" not in data:
+        data = {"previous_round": data}
+    data[key] = result
+    RESULTS.write_text(json.dumps(data, indent=2))
+    print(f"wrote {RESULTS} ({key})", flush=True)
+
+
+def raise_fd_limit(sockets: int) -> dict[str, int]:
+    """Every socket is a descriptor here, and two in HAProxy (client and replica side):
+    raise this process's limit (inherited by the launcher, Ray and HAProxy); root may
+    raise the hard limit too."""
+    want = 2 * sockets + 8192
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), max(hard, want)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return {"wanted": want, "soft": soft, "hard": hard}
 
 
 def launch(port: int, env: dict[str, str], ingress: str, slots: int) -> subprocess.Popen:
@@ -203,8 +325,21 @@ async def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--ingress", default="haproxy")
     ap.add_argument("--skip-fanout", action="store_true", help="only the idle connections")
+    ap.add_argument("--skip-idle", action="store_true", help="only the fan-out")
+    ap.add_argument("--compression", choices=["deflate", "none"], default="deflate")
+    ap.add_argument("--clients", type=int, help="override the fan-out's client count")
+    ap.add_argument("--agents", type=int, help="override the covenant's agent count")
     ns = ap.parse_args()
-    sizes = QUICK if ns.quick else FULL
+    sizes = dict(QUICK if ns.quick else FULL)
+    sizes["clients"] = ns.clients or sizes["clients"]
+    sizes["agents"] = ns.agents or sizes["agents"]
+    custom = ns.clients is not None or ns.agents is not None
+    COMPRESSION[0] = None if ns.compression == "none" else "deflate"
+    sockets = sizes["idle"] + sizes["clients"]
+    key = "quick_run" if ns.quick else "full_run"
+    key = f"{key}_{sizes['clients']}x{sizes['agents']}" if custom else key
+    key = f"{key}_no_compression" if ns.compression == "none" else key
+    fds = raise_fd_limit(sockets)
     port = free_port()
     tmp = tempfile.mkdtemp(prefix="hbw", dir="/tmp")
     env = {
@@ -214,16 +349,21 @@ async def main() -> None:
         "HARPOON_SIMULATED_SPEED": "0.2",
         "HARPOON_WS_HEARTBEAT_S": "30",
         # HAProxy admits 4,096 connections by default; read when Ray starts.
-        "RAY_SERVE_HAPROXY_MAXCONN": str(2 * sizes["idle"]),
+        "RAY_SERVE_HAPROXY_MAXCONN": str(sockets + 1000),
     }
     env.pop("RAY_ADDRESS", None)
-    proc = launch(port, env, ns.ingress, sizes["idle"] + sizes["clients"] + 1000)
+    # Each socket holds one of the replica's Serve slots for its whole life; HTTP has its
+    # own admission limit in the gateway (HARPOON_HTTP_MAX_ONGOING), so this only sizes
+    # how many sockets one replica may hold.
+    proc = launch(port, env, ns.ingress, sockets + 1000)
     base = f"http://127.0.0.1:{port}"
     result: dict = {
         "quick": ns.quick,
         "ingress": ns.ingress,
         "cpus": os.cpu_count(),
-        "load_avg_at_start": os.getloadavg(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "fd_limit": fds,
+        "client_compression": ns.compression,
     }
     try:
         async with httpx.AsyncClient(timeout=10) as http:
@@ -234,13 +374,18 @@ async def main() -> None:
                 await asyncio.sleep(1)
         if not ns.skip_fanout:
             print("fan-out ...", flush=True)
-            result["fanout"] = await fanout(base, ns.ingress, sizes["clients"], sizes["agents"])
+            result["fanout"] = await fanout(
+                base, ns.ingress, sizes["clients"], sizes["agents"], proc.pid
+            )
             print(json.dumps(result["fanout"], indent=1), flush=True)
-            write(result)  # each phase is kept even if a later one is cut short
+            write(key, result)  # each phase is kept even if a later one is cut short
+        if ns.skip_idle:
+            return
         print("idle connections ...", flush=True)
         result["idle"] = await idle(base, ns.ingress, sizes["idle"])
         print(json.dumps(result["idle"], indent=1), flush=True)
-        write(result)
+        result["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        write(key, result)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)

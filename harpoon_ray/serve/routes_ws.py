@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import gc
 import json
 import logging
 import time
@@ -37,6 +40,7 @@ CLOSE_NORMAL = 1000
 CLOSE_TRY_AGAIN = 1013
 CLOSE_NOT_FOUND = 4404
 MAX_FRAME_CHARS = 200_000
+TRIM_AFTER_CLOSES = 100  # closes in a burst worth handing memory back for
 
 
 class _Ping(BaseModel):
@@ -60,16 +64,22 @@ class _Follow(BaseModel):
 _FRAME = TypeAdapter(Annotated[_Ping | _Query | _Follow, Field(discriminator="type")])
 
 
-class Heartbeats:
-    """One ticker per replica for every socket's heartbeat, instead of a task per socket.
+class OpenSockets:
+    """The replica's open sockets: one ticker sends every socket's heartbeat (instead of a
+    task per socket) and gives memory back to the OS after a burst of closes.
 
-    It scans the open sockets a few times per period and sends a heartbeat to those that
-    have been quiet for a period; it stops when no socket is left."""
+    The ticker scans the sockets a few times per period and sends a heartbeat to those
+    quiet for a period. Freed socket buffers stay in glibc's heap unless trimmed, so once
+    closes stop for a second it runs the cyclic GC, then `malloc_trim(0)` (in a thread:
+    it may take a few ms). It stops when no socket is left, after a last trim."""
 
     def __init__(self, period_s: float) -> None:
         self.period_s = period_s
         self.tick_s = max(0.05, min(1.0, period_s / 4))
         self.conns: set[Connection] = set()
+        self.closes_since_trim = 0
+        self.last_close = 0.0
+        self.trims = 0
         self._task: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -80,6 +90,8 @@ class Heartbeats:
 
     def discard(self, conn: Connection) -> None:
         self.conns.discard(conn)
+        self.closes_since_trim += 1
+        self.last_close = time.monotonic()
 
     async def _tick(self) -> None:
         while self.conns:
@@ -90,6 +102,36 @@ class Heartbeats:
                     task = asyncio.create_task(conn.heartbeat())
                     self._sending.add(task)
                     task.add_done_callback(self._sending.discard)
+            if self.closes_since_trim >= TRIM_AFTER_CLOSES and now - self.last_close > 1.0:
+                await self._trim()
+        while self.closes_since_trim and not self.conns:
+            await asyncio.sleep(max(0.0, self.last_close + 1.0 - time.monotonic()))
+            if time.monotonic() - self.last_close >= 1.0:
+                await self._trim()
+
+    async def _trim(self) -> None:
+        # A closed socket's objects are mostly in reference cycles (protocol, transport,
+        # tasks): the cyclic GC must free them before there is anything to give back.
+        self.closes_since_trim = 0
+        self.trims += 1
+        gc.collect()
+        await asyncio.to_thread(malloc_trim)
+
+
+def malloc_trim() -> None:
+    """Give glibc's free heap pages back to the OS (a no-op on other C libraries)."""
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)
+
+
+_libc: ctypes.CDLL | bool | None = None
 
 
 class Connection:
@@ -201,7 +243,7 @@ async def _read_frames(conn: Connection, handle: Any) -> None:
         conn.closed = True
 
 
-async def _session(conn: Connection, beats: Heartbeats, handle: Any) -> None:
+async def _session(conn: Connection, beats: OpenSockets, handle: Any) -> None:
     """The socket's life on the route's own task: read frames until it closes."""
     beats.add(conn)
     try:
@@ -213,7 +255,7 @@ async def _session(conn: Connection, beats: Heartbeats, handle: Any) -> None:
 
 def ws_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
     router = APIRouter(dependencies=[Depends(tenant)])
-    beats = Heartbeats(ctx.settings.ws_heartbeat_s)
+    beats = OpenSockets(ctx.settings.ws_heartbeat_s)
 
     @router.websocket("/api/agents/orchestrator/{task_id}/ws")
     async def orchestrator_ws(
