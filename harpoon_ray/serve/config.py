@@ -39,7 +39,10 @@ class AppArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    gateway: DeploymentSize = DeploymentSize()
+    # Every open WebSocket holds one of the gateway's Serve slots for its whole life
+    # (~45-95 KB each, benchmarks/README.md "WebSockets"); HTTP has its own admission
+    # limit in the gateway (HARPOON_HTTP_MAX_ONGOING / _QUEUED), so this sizes sockets.
+    gateway: DeploymentSize = DeploymentSize(max_ongoing_requests=12_000)
     model_router: DeploymentSize = DeploymentSize(max_ongoing_requests=1000)
     v1_in_process: bool = Field(
         default=True,
