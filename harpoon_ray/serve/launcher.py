@@ -93,6 +93,7 @@ def running(
     # Replicas drain for 30 s by default before they stop (for rolling updates on a
     # cluster); a laptop's Ctrl-C should not hang that long. An exported value wins.
     os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
+    _raise_fd_limit()
     if Ingress(ingress) == Ingress.HAPROXY and not settings.api_key:
         print(
             "note: the API and the replicas listen on loopback, but Ray's HAProxy template "
@@ -116,6 +117,20 @@ def running(
             serve.shutdown()
         finally:
             ray.shutdown()
+
+
+def _raise_fd_limit() -> None:
+    """Every WebSocket is a descriptor in the replica and two in HAProxy: raise the soft
+    limit to the hard one (inherited by Ray, its replicas and HAProxy), and let HAProxy
+    admit as many connections as that allows (its default is 4,096). Exported values
+    win; a higher hard limit is the operator's (`ulimit -Hn`)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    limit = hard if hard != resource.RLIM_INFINITY else 65_536
+    os.environ.setdefault("RAY_SERVE_HAPROXY_MAXCONN", str(max(4096, (limit - 2000) // 2)))
 
 
 def run(host: str | None = None, port: int | None = None, **kwargs: Any) -> None:
