@@ -130,7 +130,11 @@ def _raise_fd_limit() -> None:
     if hard != resource.RLIM_INFINITY and soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     limit = hard if hard != resource.RLIM_INFINITY else 65_536
-    os.environ.setdefault("RAY_SERVE_HAPROXY_MAXCONN", str(max(4096, (limit - 2000) // 2)))
+    # HAProxy refuses to start unless its descriptors fit the limit: two per connection
+    # plus, with Ray's splice options, a pipe pair per four connections (2.5 each; at a
+    # hard limit of 20,000 a maxconn of 9,000 asked for 22,530 and HAProxy crashed).
+    maxconn = max(4096, (limit - 1000) * 2 // 5)
+    os.environ.setdefault("RAY_SERVE_HAPROXY_MAXCONN", str(maxconn))
 
 
 def run(host: str | None = None, port: int | None = None, **kwargs: Any) -> None:
