@@ -1,4 +1,5 @@
-"""Which HTTP transport under the provider SDKs: calls/s and client CPU per call.
+"""Which HTTP client for the providers: Harpoon's wire client (the default) and each SDK +
+transport pair, in calls/s and client CPU per call.
 
 Runs the project's test server in its own process on a loopback port, then drives it
 through each SDK + transport pair with a fixed number of calls at a fixed concurrency,
@@ -32,6 +33,7 @@ from harpoon_ray.errors import ProviderError
 from harpoon_ray.providers import groq as groq_provider
 from harpoon_ray.providers import openai as openai_provider
 from harpoon_ray.providers.transport import groq_has_aiohttp
+from harpoon_ray.providers.wire import WireProvider
 from harpoon_ray.schemas import Message, ModelRequest, ModelSpec, Tier
 from harpoon_ray.settings import Settings
 
@@ -55,8 +57,10 @@ SPEC = ModelSpec(
 NOTE = (
     "Client CPU per call is the stable figure and the one that decides: it caps how many "
     "calls one gateway replica can drive. Calls/s is wall clock on 2 cores shared with "
-    "the test server and whatever else runs, so it swings between runs. Chosen: aiohttp "
-    "under both SDKs (see `harpoon_ray/providers/transport.py`)."
+    "the test server and whatever else runs, so it swings between runs. Chosen: the wire "
+    "client (`HARPOON_UPSTREAM_CLIENT=wire`, `harpoon_ray/providers/wire.py`); with "
+    "`HARPOON_UPSTREAM_CLIENT=sdk`, aiohttp under both SDKs "
+    "(`harpoon_ray/providers/transport.py`)."
 )
 REQUEST = ModelRequest(messages=[Message(role="user", content="Benchmark the transport layer")])
 
@@ -89,6 +93,9 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
 def variants(base: str, settings: Settings) -> dict[str, Any]:
     """Name -> a zero-argument factory of a provider over one SDK + transport pair."""
     out = {
+        "wire (aiohttp, orjson)": lambda: WireProvider(
+            "openai", base + "/v1/chat/completions", "k", settings
+        ),
         "openai SDK + httpx2": lambda: openai_provider.OpenAIProvider(
             "openai", openai_provider.sdk_client("k", base + "/v1", settings, "httpx"), openai_sdk
         ),
