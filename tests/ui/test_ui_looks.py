@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from .contrast import assert_readable
-from .helpers import send_query, wait_terminal
+from .helpers import send_query, wait_running, wait_terminal
 
 pytestmark = [pytest.mark.browser, pytest.mark.serve]
 
@@ -46,6 +46,24 @@ def test_every_text_meets_aa_contrast_in_the_dark_theme(
 ) -> None:
     """The same states under the system's dark setting reach WCAG AA contrast too."""
     assert_readable_throughout(new_page(app_url, color_scheme="dark"), shot, "dark")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_running_and_cancelled_states_meet_aa_contrast(
+    scheme: str, scripted: Any, new_page: Any, shot: Any
+) -> None:
+    """While agents run (active badge, live socket, Stop) and once stopped, text reaches AA."""
+    scripted.script_every_model([{"hang": True}] * 4)
+    page = new_page(scripted.base_url, color_scheme=scheme)
+    send_query(page, "Compare three message queues for a payments service", pattern="parallel")
+    wait_running(page)
+    shot(page, f"{scheme}-running")
+    assert_readable(page)
+    page.get_by_role("button", name="Stop the running covenant").click()
+    wait_terminal(page)
+    shot(page, f"{scheme}-cancelled")
+    assert_readable(page)
+    assert page.problems == []
 
 
 BARS_FULL = """() => [...document.querySelectorAll('hp-agent-tree .bar')].every((bar) => {

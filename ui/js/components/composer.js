@@ -15,7 +15,7 @@ class HpComposer extends HTMLElement {
     this.input.setAttribute('aria-keyshortcuts', 'Enter Shift+Enter');
     this.send = el('button', 'primary', 'Send');
     this.send.type = 'submit';
-    this.stop = el('button', null, 'Stop');
+    this.stop = el('button', 'stop', 'Stop');
     this.stop.type = 'button';
     this.stop.hidden = true;
     this.stop.setAttribute('aria-label', 'Stop the running covenant');
