@@ -184,7 +184,11 @@ def write_readme(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     text = README.read_text() if README.exists() else "# Benchmarks\n"
     if HEADING in text:
         start = text.index(HEADING)
-        nxt = text.find("\n## ", start + len(HEADING))
+        # The section ends at the next heading or at another benchmark's marker comment.
+        ends = [
+            i for i in (text.find(m, start + len(HEADING)) for m in ("\n## ", "\n<!-- ")) if i != -1
+        ]
+        nxt = min(ends, default=-1)
         text = text[:start] + section + ("\n" + text[nxt + 1 :] if nxt != -1 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section

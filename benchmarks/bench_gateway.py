@@ -305,7 +305,7 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--modes", default="proxy,haproxy")
-    ap.add_argument("--replicas", type=int, default=1)
+    ap.add_argument("--replicas", type=int, default=2)
     ap.add_argument("--remote-router", action="store_true", help="/v1 via the ModelRouter")
     ap.add_argument("--litellm", default="/tmp/litellm-venv/bin/litellm")
     ap.add_argument("--out", default=str(RESULTS))
