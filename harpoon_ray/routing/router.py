@@ -11,12 +11,9 @@ The chain is the decision's model and at most `Settings.max_fallbacks` fallbacks
 retries and backoff included: a prompt whose models all fail gives up in bounded time
 instead of walking every model of the catalog with every retry.
 
-Every sub-agent's call comes through here, so the call path is kept cheap: a model
-pinned by id is neither analysed nor compared with the rest of the catalog, analyses of
-recent prompts are cached (they are pure), and so are decisions for recent requests
-without constraints (pure too: the same prompt, token estimate, `max_tokens`, JSON mode
-and model give the same decision; the selector costs ~0.1 ms per call, a third of a
-`/v1` request's routing work), and the catalog is indexed by tier once.
+Every call comes through here, so the path is kept cheap: a pinned model is neither
+analysed nor compared with the catalog; analyses of recent prompts, and decisions for
+recent unconstrained requests, are cached (both pure); the catalog is indexed once.
 
 Streaming differs in one way: once a chunk has reached the caller, another model
 cannot take over without the caller seeing two answers spliced together, so a failure
@@ -64,8 +61,6 @@ ANALYSIS_CACHE_SIZE = 4096
 ANALYSIS_CACHE_MAX_CHARS = 4096
 DECISION_CACHE_SIZE = 4096
 
-_DecisionKey = tuple[str | None, int, bool, int, str]
-
 
 class Pool(Protocol):
     """What the router needs of `providers.registry.ProviderPool`."""
@@ -100,7 +95,7 @@ class Router:
         self._breakers: dict[str, CircuitBreaker] = {}
         self._index = CatalogIndex.of(catalog)
         self._analyses: OrderedDict[str, ComplexityAnalysis] = OrderedDict()
-        self._decisions: OrderedDict[_DecisionKey, RoutingDecision] = OrderedDict()
+        self._decisions: OrderedDict[tuple, RoutingDecision] = OrderedDict()
 
     # ------------------------------------------------------------------ choosing
 
@@ -139,25 +134,21 @@ class Router:
         """`decide` for checked inputs; a pin skips the analysis, which cannot change it."""
         if selector.is_pin(model):
             return selector.pinned(model, self.catalog, constraints, request)  # type: ignore[arg-type]
-        text = request.last_user_text
-        key: _DecisionKey | None = None
+        text, key, cache = request.last_user_text, None, self._decisions
         if constraints is None and len(text) <= ANALYSIS_CACHE_MAX_CHARS:
-            # Everything the selector reads of an unconstrained request.
-            est = estimate_input_tokens(request)
+            est = estimate_input_tokens(request)  # all the selector reads of the request
             key = (model, request.max_tokens, request.json_mode, est, text)
-            found = self._decisions.get(key)
-            if found is not None:
-                self._decisions.move_to_end(key)
+            if (found := cache.get(key)) is not None:
+                cache.move_to_end(key)
                 return found
+        analysis = self.analyse(text)
         decision = self._bounded(
-            selector.select(
-                self.analyse(text), self.catalog, constraints, request, model, index=self._index
-            )
+            selector.select(analysis, self.catalog, constraints, request, model, index=self._index)
         )
         if key is not None:
-            self._decisions[key] = decision
-            if len(self._decisions) > DECISION_CACHE_SIZE:
-                self._decisions.popitem(last=False)
+            cache[key] = decision
+            if len(cache) > DECISION_CACHE_SIZE:
+                cache.popitem(last=False)
         return decision
 
     def _bounded(self, decision: RoutingDecision) -> RoutingDecision:
