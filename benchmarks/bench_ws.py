@@ -291,10 +291,25 @@ def write(key: str, result: dict) -> None:
     print(f"wrote {RESULTS} ({key})", flush=True)
 
 
+async def replica_port(ingress: str) -> int | None:
+    """The Gateway replica's own HTTP port (it serves HTTP itself behind HAProxy)."""
+    ports: list[int] = []
+    for p in psutil.process_iter(["cmdline"]):
+        if "ServeReplica:harpoon:Gateway" in " ".join(p.info["cmdline"] or []):
+            with contextlib.suppress(psutil.Error):
+                ports += [c.laddr.port for c in p.net_connections("tcp") if c.status == "LISTEN"]
+    async with httpx.AsyncClient(timeout=5) as http:
+        for port in ports:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(f"http://127.0.0.1:{port}/api/health")).status_code == 200:
+                    return port
+    return None
+
+
 def raise_fd_limit(sockets: int) -> dict[str, int]:
     """Every socket is a descriptor here, and two in HAProxy (client and replica side):
-    raise this process's limit (inherited by the launcher, Ray and HAProxy); root may
-    raise the hard limit too."""
+    raise this process's limit (inherited by the launcher, Ray and HAProxy) as far as
+    the hard limit allows (raising that needs CAP_SYS_RESOURCE)."""
     want = 2 * sockets + 8192
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
@@ -340,6 +355,8 @@ async def main() -> None:
     key = f"{key}_{sizes['clients']}x{sizes['agents']}" if custom else key
     key = f"{key}_no_compression" if ns.compression == "none" else key
     fds = raise_fd_limit(sockets)
+    # ~2.5 descriptors per HAProxy connection (both sides, splice pipes for a quarter).
+    haproxy_maxconn = min(sockets + 1000, (fds["soft"] - 1000) * 2 // 5)
     port = free_port()
     tmp = tempfile.mkdtemp(prefix="hbw", dir="/tmp")
     env = {
@@ -348,8 +365,9 @@ async def main() -> None:
         "HARPOON_DATA_DIR": f"{tmp}/data",
         "HARPOON_SIMULATED_SPEED": "0.2",
         "HARPOON_WS_HEARTBEAT_S": "30",
-        # HAProxy admits 4,096 connections by default; read when Ray starts.
-        "RAY_SERVE_HAPROXY_MAXCONN": str(sockets + 1000),
+        # HAProxy admits 4,096 connections by default and refuses to start when the fd
+        # limit cannot hold 2 per connection; read when Ray starts.
+        "RAY_SERVE_HAPROXY_MAXCONN": str(haproxy_maxconn),
     }
     env.pop("RAY_ADDRESS", None)
     # Each socket holds one of the replica's Serve slots for its whole life; HTTP has its
@@ -363,6 +381,7 @@ async def main() -> None:
         "cpus": os.cpu_count(),
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
         "fd_limit": fds,
+        "haproxy_maxconn": haproxy_maxconn,
         "client_compression": ns.compression,
     }
     try:
@@ -382,7 +401,19 @@ async def main() -> None:
         if ns.skip_idle:
             return
         print("idle connections ...", flush=True)
-        result["idle"] = await idle(base, ns.ingress, sizes["idle"])
+        idle_base = base
+        result["idle_path"] = ns.ingress
+        if ns.ingress == "haproxy" and sizes["idle"] > haproxy_maxconn - 100:
+            # HAProxy cannot hold this many here (fd limit): go to the replica's own port;
+            # the memory measured is the replica's either way.
+            port = await replica_port(ns.ingress)
+            if port is not None:
+                idle_base = f"http://127.0.0.1:{port}"
+                result["idle_path"] = (
+                    f"replica's own port (HAProxy maxconn {haproxy_maxconn}: fd hard limit "
+                    f"{fds['hard']})"
+                )
+        result["idle"] = await idle(idle_base, ns.ingress, sizes["idle"])
         print(json.dumps(result["idle"], indent=1), flush=True)
         result["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
         write(key, result)

@@ -94,7 +94,7 @@ class OpenSockets:
         self.last_close = time.monotonic()
 
     async def _tick(self) -> None:
-        while self.conns:
+        while self.conns or self.closes_since_trim:
             await asyncio.sleep(self.tick_s)
             now = time.monotonic()
             for conn in self.conns:
@@ -102,11 +102,8 @@ class OpenSockets:
                     task = asyncio.create_task(conn.heartbeat())
                     self._sending.add(task)
                     task.add_done_callback(self._sending.discard)
-            if self.closes_since_trim >= TRIM_AFTER_CLOSES and now - self.last_close > 1.0:
-                await self._trim()
-        while self.closes_since_trim and not self.conns:
-            await asyncio.sleep(max(0.0, self.last_close + 1.0 - time.monotonic()))
-            if time.monotonic() - self.last_close >= 1.0:
+            burst_over = self.closes_since_trim and now - self.last_close > 1.0
+            if burst_over and (self.closes_since_trim >= TRIM_AFTER_CLOSES or not self.conns):
                 await self._trim()
 
     async def _trim(self) -> None:
