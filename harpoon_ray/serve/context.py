@@ -16,6 +16,7 @@ from .backend import RouterBackend, local_backend, remote_backend
 from .config import AppArgs
 from .fanout import CovenantFanout
 from .metrics import MetricsWindow
+from .metrics_hub import replica_shipper
 
 if TYPE_CHECKING:
     from ray.serve.handle import DeploymentHandle
@@ -33,7 +34,9 @@ class GatewayContext:
         self.settings = settings
         self.catalog = catalog or load_catalog(settings.catalog_path)
         self.started_at = time.time()
-        self.metrics = MetricsWindow()
+        # In a Serve replica, records also go (batched) to the app's metrics hub.
+        self.metrics_shipper = replica_shipper(settings)
+        self.metrics = MetricsWindow(sink=self.metrics_shipper)
         self._local = local_backend(self.catalog, settings, args.test_server_url, self.metrics)
         self._remote = remote_backend(router_handle) if router_handle is not None else None
         self._client: Any = None
@@ -71,6 +74,8 @@ class GatewayContext:
     async def aclose(self) -> None:
         await self.fanout.aclose()
         await self._local.aclose()
+        if self.metrics_shipper is not None:
+            await self.metrics_shipper.aclose()
 
 
 class _LazySource:

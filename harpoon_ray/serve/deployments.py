@@ -20,6 +20,7 @@ from .backend import LocalBackend
 from .config import AppArgs
 from .context import GatewayContext
 from .metrics import MetricsWindow
+from .metrics_hub import replica_shipper
 
 log = logging.getLogger("harpoon.serve")
 
@@ -31,7 +32,8 @@ class ModelRouter:
     def __init__(self, args: dict[str, Any]) -> None:
         parsed = AppArgs.parse(args)
         settings = Settings()
-        self.metrics_window = MetricsWindow()
+        self.metrics_shipper = replica_shipper(settings)
+        self.metrics_window = MetricsWindow(sink=self.metrics_shipper)
         self.backend = LocalBackend(
             load_catalog(settings.catalog_path),
             settings,
@@ -59,6 +61,8 @@ class ModelRouter:
 
     async def __del__(self) -> None:
         await self.backend.aclose()
+        if self.metrics_shipper is not None:
+            await self.metrics_shipper.aclose()
 
 
 @serve.deployment(name="Gateway")

@@ -1,7 +1,9 @@
-"""Cost, tokens and latency of what this replica served, over a sliding time window.
+"""Cost, tokens and latency of what was served, over a sliding time window.
 
 A bounded ring of small records: recording is O(1) on the hot path, summarising sorts
-only when someone asks (`GET /api/metrics`).
+only when someone asks (`GET /api/metrics`). A window can hand each record to a `sink`
+too (`metrics_hub.MetricsShipper`), which ships them in batches to the app-wide hub so
+the endpoint speaks for every replica, not only the one that answers.
 """
 
 from __future__ import annotations
@@ -9,16 +11,17 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple, Protocol
 
 from ..schemas import Completion
 
 MAX_RECORDS = 100_000
 
 
-@dataclass(slots=True, frozen=True)
-class Record:
+class Record(NamedTuple):
+    """One completion or covenant; a plain tuple, so batches cross Ray compactly."""
+
     ts: float
     model: str
     tier: str
@@ -31,15 +34,29 @@ class Record:
     simulated: bool
 
 
+class RecordSink(Protocol):
+    def offer(self, record: Record) -> None: ...
+
+
 class MetricsWindow:
-    def __init__(self, max_records: int = MAX_RECORDS) -> None:
+    def __init__(self, max_records: int = MAX_RECORDS, sink: RecordSink | None = None) -> None:
         self._records: deque[Record] = deque(maxlen=max_records)
+        self.sink = sink
 
     def __len__(self) -> int:
         return len(self._records)
 
+    def add(self, record: Record) -> None:
+        self._records.append(record)
+        if self.sink is not None:
+            self.sink.offer(record)
+
+    def extend(self, rows: Iterable[tuple]) -> None:
+        """Rows shipped from elsewhere (plain tuples in `Record` order); never re-shipped."""
+        self._records.extend(Record._make(row) for row in rows)
+
     def record(self, completion: Completion, pattern: str = "gateway") -> None:
-        self._records.append(
+        self.add(
             Record(
                 ts=time.time(),
                 model=completion.model,
@@ -56,7 +73,7 @@ class MetricsWindow:
 
     def record_covenant(self, covenant: Any) -> None:
         """A finished covenant counts once under its pattern (tokens are its agents')."""
-        self._records.append(
+        self.add(
             Record(
                 ts=covenant.updated_at,
                 model=(covenant.models or ["?"])[0],

@@ -22,6 +22,7 @@ from ..schemas import (
 from .auth import TenantResolver
 from .context import GatewayContext
 from .metrics import MetricsWindow
+from .metrics_hub import merged_summary
 
 log = logging.getLogger("harpoon.serve")
 
@@ -167,7 +168,10 @@ def api_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
         tenant_id: str = Depends(tenant),
         window_s: float | None = Query(default=None, gt=0, description="Last N seconds."),
     ) -> dict[str, Any]:
-        summary = ctx.metrics.summary(window_s)
+        """Every replica's records, merged by the app's metrics hub (`source: "hub"`,
+        `lag_s` how old the stalest replica's last batch is); this replica's own window
+        with `partial: true` when the hub does not answer."""
+        summary = await merged_summary(ctx.metrics, ctx.metrics_shipper, window_s)
         summary["covenants"] = await _covenant_metrics(ctx, tenant_id, window_s)
         remote = ctx.remote_router
         if remote is not None and not ctx.args.v1_in_process:
