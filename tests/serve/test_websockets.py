@@ -1,4 +1,9 @@
-"""Both WebSockets over real sockets: replay, resume, heartbeats, bad frames, drops."""
+"""Both WebSockets over real sockets: replay, resume, heartbeats, bad frames, drops.
+
+The server-side drop goes through `testing.cutting_proxy`, which ends a socket at a frame
+boundary as a server going away does (close 1001), like a restarting replica or a load
+balancer.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from harpoon_ray.testing.cutting_proxy import cutting_proxy
 
 pytestmark = pytest.mark.serve
 
@@ -216,3 +223,38 @@ async def test_locked_socket_needs_the_token(locked_app: str, api_key: str) -> N
     async with connect(ws_url(locked_app, f"{path}?token={api_key}")) as ws:
         await ws.send(json.dumps({"type": "ping"}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
+
+
+CLOSE_GOING_AWAY = 1001
+
+
+async def status_of(base: str, cid: str) -> str:
+    async with httpx.AsyncClient(timeout=30) as c:
+        return (await c.get(f"{base}/api/covenants/{cid}")).json()["covenant"]["status"]
+
+
+async def test_socket_dropped_by_the_server_mid_run_resumes_with_the_exact_log(
+    serve_app: str,
+) -> None:
+    """Cut by the server side after two frames while the covenant still runs, the client
+    resumes with `?after=<last seq>` and ends with exactly the log: no gap, no duplicate."""
+    cid = await start(serve_app, agents=300)
+    path = f"/api/agents/orchestrator/{cid}/ws"
+    with cutting_proxy(serve_app, cut_after_frames=2) as proxy:
+        async with connect(ws_url(proxy.base_url, path)) as ws:
+            first = [unpack(await asyncio.wait_for(ws.recv(), 30)) for _ in range(2)]
+            cut_frames, code = await asyncio.wait_for(read_until_close(ws), 30)
+        status_at_cut = await status_of(serve_app, cid)
+        assert proxy.cuts == 1
+    assert code == CLOSE_GOING_AWAY
+    assert cut_frames == []  # nothing after the cut point reached the client
+    before = [f["seq"] for frame in first for f in frame if "seq" in f]
+    assert before and not any(f["type"] == "end" for frame in first for f in frame)
+    # Mid-run: the covenant had not ended when the socket was dropped.
+    assert status_at_cut in {"draft", "active"}
+
+    async with connect(ws_url(serve_app, f"{path}?after={before[-1]}")) as ws:
+        rest, _ = await asyncio.wait_for(read_until_close(ws), 120)
+    after = [f["seq"] for f in rest if "seq" in f]
+    assert any(f["type"] == "end" for f in rest)
+    assert before + after == await log_seqs(serve_app, cid)

@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from harpoon_ray.catalog import default_catalog
+from harpoon_ray.testing.cutting_proxy import cutting_proxy
 
-from .cutting_proxy import cutting_proxy
 from .helpers import RECORDER, all_events, get_json, send_query, tree_row_id, wait_terminal
 
 pytestmark = [pytest.mark.browser, pytest.mark.serve]

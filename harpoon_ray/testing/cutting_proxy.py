@@ -1,4 +1,4 @@
-"""A loopback TCP proxy that ends WebSockets the way a server going away does.
+"""A loopback TCP proxy that ends WebSockets the way a server going away does (tests).
 
 The browser talks to the gateway through it. Plain HTTP passes untouched; on a WebSocket
 it counts the server's frames and, after `cut_after_frames` of them, sends the client a
