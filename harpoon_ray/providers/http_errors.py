@@ -21,6 +21,7 @@ from ..errors import (
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
+    StreamInterrupted,
 )
 
 
@@ -61,3 +62,20 @@ def status_error(
         wait = retry_after_s(headers)
         return RateLimited(text, model=model_id, status_code=code, retry_after_s=wait)
     return cls(text, model=model_id, status_code=code)
+
+
+def stream_broke(where: str, error: ProviderError, chunks: int, model_id: str) -> ProviderError:
+    """A stream's failure: itself before any content (the router may still fall back),
+    `StreamInterrupted` once content went out (a fallback would repeat it)."""
+    if not chunks:
+        return error
+    return StreamInterrupted(
+        f"stream from {where} broke after {chunks} chunks: {error.message}",
+        model=model_id,
+        status_code=error.status_code,
+    )
+
+
+def stream_unfinished(where: str, model_id: str) -> StreamInterrupted:
+    """A stream that ended without its final chunk (no finish reason)."""
+    return StreamInterrupted(f"stream from {where} ended without its final chunk", model=model_id)

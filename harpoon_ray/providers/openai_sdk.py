@@ -34,10 +34,10 @@ import aiohttp
 import httpx
 import httpx2
 
-from ..errors import ProviderError, ProviderTimeout, ProviderUnavailable, StreamInterrupted
+from ..errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from ..schemas import ModelRequest, ModelSpec, ProviderResponse, StreamChunk
 from . import tokens
-from .http_errors import retry_after_s, status_error
+from .http_errors import retry_after_s, status_error, stream_broke, stream_unfinished
 
 __all__ = ["OpenAIStyleProvider", "SDKErrors", "retry_after_s", "usage_of"]
 
@@ -168,21 +168,12 @@ class OpenAIStyleProvider:
                         yield StreamChunk(delta=delta)
         except Exception as exc:
             error = self.map_error(exc, model)
-            if text:
-                raise StreamInterrupted(
-                    f"stream from {self.name} ({model.id}) broke after "
-                    f"{len(text)} chunks: {error.message}",
-                    model=model.id,
-                    status_code=error.status_code,
-                ) from exc
-            raise error from exc
+            where = f"{self.name} ({model.id})"
+            raise stream_broke(where, error, len(text), model.id) from exc
         finally:
             await sdk_stream.close()
         if finish is None:
-            raise StreamInterrupted(
-                f"stream from {self.name} ({model.id}) ended without its final chunk",
-                model=model.id,
-            )
+            raise stream_unfinished(f"{self.name} ({model.id})", model.id)
         joined = "".join(text)
         yield StreamChunk(
             done=True,

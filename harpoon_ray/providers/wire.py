@@ -27,12 +27,12 @@ from typing import Any
 
 import aiohttp
 
-from ..errors import ProviderError, ProviderTimeout, ProviderUnavailable, StreamInterrupted
+from ..errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from ..schemas import ModelRequest, ModelSpec, ProviderResponse, StreamChunk
 from ..settings import Settings
 from . import tokens
 from .fastjson import dumps, loads
-from .http_errors import status_error
+from .http_errors import status_error, stream_broke, stream_unfinished
 from .transport import SessionLease
 
 _MALFORMED = (ValueError, TypeError, AttributeError, KeyError, IndexError)
@@ -205,14 +205,8 @@ class WireProvider:
             clean = True
         except Exception as exc:
             error = self.map_error(exc, model)
-            if parts:
-                raise StreamInterrupted(
-                    f"stream from {self.name} ({model.id}) broke after "
-                    f"{len(parts)} chunks: {error.message}",
-                    model=model.id,
-                    status_code=error.status_code,
-                ) from exc
-            raise error from exc
+            where = f"{self.name} ({model.id})"
+            raise stream_broke(where, error, len(parts), model.id) from exc
         finally:
             # A stream read to its end goes back to the pool; one left half-read is closed.
             if clean:
@@ -220,10 +214,7 @@ class WireProvider:
             else:
                 resp.close()
         if finish is None:
-            raise StreamInterrupted(
-                f"stream from {self.name} ({model.id}) ended without its final chunk",
-                model=model.id,
-            )
+            raise stream_unfinished(f"{self.name} ({model.id})", model.id)
         prompt, completion = _usage(usage)
         yield StreamChunk(
             done=True,
