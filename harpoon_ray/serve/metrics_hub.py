@@ -250,7 +250,10 @@ def replica_shipper(settings: Settings) -> MetricsShipper | None:
 
 
 async def merged_summary(
-    window: MetricsWindow, shipper: MetricsShipper | None, window_s: float | None
+    window: MetricsWindow,
+    shipper: MetricsShipper | None,
+    window_s: float | None,
+    timeout_s: float = SUMMARY_TIMEOUT_S,
 ) -> dict[str, Any]:
     """The deployment's metrics: the hub's merged window, after this replica's pending
     records reach it; the local window (`partial`) if the hub does not answer."""
@@ -263,7 +266,12 @@ async def merged_summary(
             "lag_s": 0.0,
         }
     error = None
-    if await shipper.flush():
+    try:
+        # A hung hub must not hold the endpoint for a whole background push's timeout.
+        flushed = await asyncio.wait_for(shipper.flush(), timeout_s)
+    except TimeoutError:
+        flushed, error = False, f"metrics hub took no batch within {timeout_s}s"
+    if flushed:
         try:
             return await shipper.hub.summary(window_s)
         except MetricsHubUnavailable as exc:

@@ -173,6 +173,34 @@ async def test_dead_hub_keeps_records_and_falls_back_to_the_replica(hub_app: str
     await s.aclose()
 
 
+class HungHub:
+    """A hub that takes batches but never answers."""
+
+    async def push(self, *args: Any) -> int:
+        await asyncio.sleep(60)
+        return 0
+
+
+async def test_hung_hub_does_not_hold_the_endpoint(ray_instance: object) -> None:
+    """A hub that never answers costs the endpoint its timeout, then the replica's window
+    answers, and the unanswered batch is kept for the next try."""
+    import ray
+
+    hung = ray.remote(HungHub).options(num_cpus=0).remote()
+    s = MetricsShipper(HubLink(lambda: hung), "Gateway#a", flush_s=60)
+    try:
+        window = MetricsWindow(sink=s)
+        window.record(completion())
+        started = time.monotonic()
+        summary = await merged_summary(window, s, None, timeout_s=0.5)
+        assert time.monotonic() - started < 3
+        assert summary["partial"] is True and "0.5s" in summary["error"]
+        assert summary["totals"]["requests"] == 1 and s.pending == 1
+    finally:
+        ray.kill(hung, no_restart=True)
+        await s.aclose()
+
+
 async def test_no_serve_replica_means_a_whole_local_window() -> None:
     """Outside Serve (the CLI, an app built in-process) the local window is the whole story."""
     window = MetricsWindow()
