@@ -17,6 +17,7 @@ from .scripted_gateway import ScriptedGateway, scripted_gateway
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}
+KEYED_API_KEY = "ui-test-key-7f3a"
 
 pytestmark = [pytest.mark.browser, pytest.mark.serve]
 
@@ -52,6 +53,23 @@ def scripted_session(
     """The scripted gateway (tests/ui/scripted_gateway.py), started once when first needed."""
     with scripted_gateway(tmp_path_factory.mktemp("ui-scripted")) as gateway:
         yield gateway
+
+
+@pytest.fixture(scope="session")
+def keyed_session(
+    ray_instance: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ScriptedGateway]:
+    """A gateway that wants `KEYED_API_KEY` on every API call and socket, started once."""
+    with scripted_gateway(tmp_path_factory.mktemp("ui-keyed"), api_key=KEYED_API_KEY) as gateway:
+        yield gateway
+
+
+@pytest.fixture
+def keyed(keyed_session: ScriptedGateway) -> Iterator[ScriptedGateway]:
+    """The keyed gateway with no scripts queued: its models answer in a few quick chunks."""
+    keyed_session.upstream.reset()
+    yield keyed_session
+    keyed_session.upstream.reset()
 
 
 @pytest.fixture

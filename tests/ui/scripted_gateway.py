@@ -41,12 +41,14 @@ class ScriptedGateway:
             self.upstream.script(model, steps)
 
 
-def _settings(data_dir: Path) -> Any:
+def _settings(data_dir: Path, api_key: str | None) -> Any:
     from harpoon_ray.settings import Settings
 
     return Settings(
         data_dir=data_dir,
-        namespace=NAMESPACE,
+        # A keyed gateway gets its own shards: two apps never share a namespace.
+        namespace=f"{NAMESPACE}-keyed" if api_key else NAMESPACE,
+        api_key=api_key,
         mediator_shards=1,
         orchestrator_shards=1,
         max_retries=0,
@@ -65,8 +67,9 @@ def _kill_shards(settings: Any) -> None:
 
 
 @contextmanager
-def scripted_gateway(data_dir: Path) -> Iterator[ScriptedGateway]:
-    """Run the gateway (and its test server) until the block exits. Needs Ray started."""
+def scripted_gateway(data_dir: Path, api_key: str | None = None) -> Iterator[ScriptedGateway]:
+    """Run the gateway (and its test server) until the block exits. Needs Ray started.
+    With `api_key`, every API route and socket wants it, as with HARPOON_API_KEY."""
     import uvicorn
 
     from harpoon_ray.serve.config import AppArgs
@@ -74,7 +77,7 @@ def scripted_gateway(data_dir: Path) -> Iterator[ScriptedGateway]:
     from harpoon_ray.serve.factory import create_app
     from harpoon_ray.testing.server import serve_in_thread
 
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, api_key)
     with serve_in_thread() as upstream:
         ctx = GatewayContext(AppArgs(test_server_url=upstream.base_url), settings)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -1,5 +1,8 @@
 // REST calls to the Gateway. Errors come back as `ApiError` carrying the server's
-// `{"error": {"type", "message", "param"}}` so the UI can say what was wrong.
+// `{"error": {"type", "message", "param"}}` so the UI can say what was wrong. When the
+// gateway wants a key (401), the person is asked for it once and the call is retried.
+
+import { apiKey, askForKey } from './auth.js';
 
 export class ApiError extends Error {
   constructor(status, type, message, param) {
@@ -11,11 +14,26 @@ export class ApiError extends Error {
 }
 
 async function request(method, path, body) {
+  for (;;) {
+    const sent = apiKey();
+    try {
+      return await attempt(method, path, body, sent);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 401) throw err;
+      if (apiKey() !== sent) continue; // another call already got a new key
+      // No key yet: a plain request for one. A refused key: the server says why.
+      if (!(await askForKey(sent ? err.message : null))) throw err;
+    }
+  }
+}
+
+async function attempt(method, path, body, key) {
   const init = { method, headers: { accept: 'application/json' } };
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
+  if (key) init.headers.authorization = `Bearer ${key}`;
   let res;
   try {
     res = await fetch(path, init);

@@ -3,6 +3,7 @@
 // once per animation frame, however many events arrived in between.
 
 import { api, covenantIdOf } from './api.js';
+import { apiKey, forgetApiKey, setKeyAsker } from './auth.js';
 import { applyTheme, commandList, copyText, effectiveTheme, PATTERNS } from './commands.js';
 import { applyEvent, isTerminal, newCovenant, snapshot } from './events.js';
 import { CovenantStream } from './stream.js';
@@ -10,6 +11,7 @@ import './components/agent-tree.js';
 import './components/chat.js';
 import './components/composer.js';
 import './components/covenant-card.js';
+import './components/key-dialog.js';
 import './components/palette.js';
 import './components/panel.js';
 import './components/sidebar.js';
@@ -57,8 +59,12 @@ class HpApp extends HTMLElement {
     this.ui = {
       chat: $('hp-chat'), composer: $('hp-composer'), card: $('hp-covenant-card'), tree: $('hp-agent-tree'),
       sidebar: $('hp-sidebar'), toasts: $('hp-toasts'), palette: $('hp-palette'), panel: $('hp-panel'),
-      conn: $('#conn'), activity: $('#activity'),
+      conn: $('#conn'), activity: $('#activity'), keyDialog: $('hp-key-dialog'),
     };
+    setKeyAsker((message) => {
+      if (this.ui.palette.isOpen) this.ui.palette.close();
+      return this.ui.keyDialog.ask(message);
+    });
     this.addEventListener('hp-send', (e) => this.send(e.detail.text));
     this.addEventListener('hp-stop', () => this.cancel());
     this.addEventListener('hp-command', (e) => this.run(e.detail.id));
@@ -191,7 +197,7 @@ class HpApp extends HTMLElement {
     if (this.ui.panel.isOpen) this.ui.panel.close();
     this.ui.palette.open(commandList({
       running: this.running, hasCovenant: Boolean(this.current),
-      sidebarOpen: !this.ui.sidebar.hidden, theme: effectiveTheme(),
+      sidebarOpen: !this.ui.sidebar.hidden, theme: effectiveTheme(), hasKey: Boolean(apiKey()),
     }));
   }
 
@@ -229,6 +235,10 @@ class HpApp extends HTMLElement {
         ui.panel.open(title, id === 'models' ? modelRows(data) : data);
       } catch (err) { ui.panel.open(title, `Could not load: ${err.message}`); }
     } else if (id === 'copy') await this.#copyCovenant();
+    else if (id === 'forget-key') {
+      forgetApiKey();
+      ui.toasts.show({ kind: 'info', text: 'API key forgotten for this tab' });
+    }
     this.invalidate();
   }
 

@@ -10,7 +10,7 @@ const PATTERN_HELP = {
   smart: 'one routed call with fallback',
 };
 
-/** @param {{running: boolean, hasCovenant: boolean, sidebarOpen: boolean, theme: string}} ctx */
+/** @param {{running: boolean, hasCovenant: boolean, sidebarOpen: boolean, theme: string, hasKey?: boolean}} ctx */
 export function commandList(ctx) {
   return [
     { id: 'new', title: 'New conversation', group: 'Chat' },
@@ -24,6 +24,7 @@ export function commandList(ctx) {
     { id: 'models', title: 'Show models', group: 'View' },
     { id: 'metrics', title: 'Show metrics', group: 'View' },
     { id: 'theme', title: `Toggle theme (now ${ctx.theme})`, group: 'View' },
+    { id: 'forget-key', title: 'Forget API key', group: 'Settings', enabled: Boolean(ctx.hasKey) },
   ];
 }
 

@@ -1,9 +1,14 @@
 // One covenant's live event stream over the orchestrator WebSocket. It resumes after the
 // last `seq` it handed on, so a dropped socket loses and doubles nothing. A frame is one
-// object (an event or a control frame) or an array of events sent together.
+// object (an event or a control frame) or an array of events sent together. With an API
+// key set, the key rides as `?token=` (a browser socket cannot send headers).
+
+import { api, ApiError } from './api.js';
+import { apiKey } from './auth.js';
 
 const BACKOFF_MIN_MS = 200;
 const CLOSE_NOT_FOUND = 4404;
+const CLOSE_POLICY = 1008; // the gateway's refusal of a missing or wrong key
 const BACKOFF_MAX_MS = 5000;
 // After the covenant ends, late events (a final update) still arrive for this long.
 const LINGER_MS = 1000;
@@ -52,12 +57,15 @@ export class CovenantStream {
 
   #open() {
     const after = this.hooks.lastSeq();
-    const url = wsUrl(`/api/agents/orchestrator/${encodeURIComponent(this.id)}/ws?after=${after}`);
+    const key = apiKey();
+    const token = key ? `&token=${encodeURIComponent(key)}` : '';
+    const url = wsUrl(`/api/agents/orchestrator/${encodeURIComponent(this.id)}/ws?after=${after}${token}`);
     this.#setState(this.connects ? 'reconnecting' : 'connecting');
     let ws;
     try { ws = new WebSocket(url); } catch { this.#retry(); return; }
     this.ws = ws;
-    ws.onopen = () => { this.connects++; this.attempt = 0; this.#setState('open'); };
+    let opened = false;
+    ws.onopen = () => { opened = true; this.connects++; this.attempt = 0; this.#setState('open'); };
     ws.onmessage = (msg) => this.#receive(msg.data);
     ws.onerror = () => {}; // onclose follows and decides
     ws.onclose = (e) => {
@@ -67,6 +75,9 @@ export class CovenantStream {
         this.hooks.onError?.({ error: { type: 'not_found', message: e.reason || `unknown covenant ${this.id}` } });
       }
       if (this.stopped || this.ended || this.hooks.done()) { this.#setState('closed'); return; }
+      // A refusal before the handshake reaches the page as 1006, not 1008: either way,
+      // ask the REST side, which says 401 in words and asks for the key, then go again.
+      if (e.code === CLOSE_POLICY || !opened) { this.#checkKey(); return; }
       this.#retry();
     };
   }
@@ -91,6 +102,21 @@ export class CovenantStream {
       clearTimeout(this.linger);
       this.linger = setTimeout(() => { if (this.ws) { this.stopped = true; this.ws.close(1000); } }, LINGER_MS);
     }
+  }
+
+  async #checkKey() {
+    this.#setState('reconnecting');
+    try {
+      await api.covenant(this.id);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) { // no key given: nothing to follow
+        this.stopped = true;
+        this.hooks.onError?.({ error: { type: err.type, message: err.message } });
+        this.#setState('closed');
+        return;
+      }
+    }
+    if (!this.stopped) this.#retry();
   }
 
   #retry() {
