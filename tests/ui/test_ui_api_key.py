@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from .conftest import KEYED_API_KEY
+from .contrast import assert_readable
 from .helpers import send_query, wait_terminal
 
 pytestmark = [pytest.mark.browser, pytest.mark.serve]
@@ -79,6 +80,24 @@ def test_the_dialog_keeps_focus_inside_and_esc_cancels(keyed: Any, new_page: Any
     reply = page.locator("hp-chat article.assistant").last
     assert "HARPOON_API_KEY" in reply.inner_text()
     assert page.evaluate("sessionStorage.getItem('harpoon.apiKey')") is None
+    assert page.problems == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_key_dialog_meets_aa_contrast_and_holds_off_the_palette(
+    scheme: str, keyed: Any, new_page: Any, shot: Any
+) -> None:
+    """The dialog, with a refusal shown, reads at WCAG AA; Ctrl+K does not open over it."""
+    page = new_page(keyed.base_url, color_scheme=scheme)
+    send_query(page, "Name two uses of a lens", pattern="smart")
+    dialog = key_dialog(page)
+    dialog.get_by_label("API key").fill("not-the-key")
+    page.keyboard.press("Enter")
+    dialog.get_by_role("alert").filter(has_text="does not match").wait_for()
+    page.keyboard.press("Control+k")
+    assert not page.get_by_role("combobox", name="Search commands").is_visible()
+    shot(page, f"{scheme}-key-dialog")
+    assert_readable(page)
     assert page.problems == []
 
 

@@ -71,7 +71,10 @@ class HpApp extends HTMLElement {
     this.addEventListener('hp-constraints', (e) => this.#setConstraints(e.detail.constraints));
     $('#open-palette').addEventListener('click', () => this.openPalette());
     document.addEventListener('keydown', (e) => {
-      if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === 'k') { e.preventDefault(); this.openPalette(); }
+      if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === 'k') {
+        e.preventDefault();
+        if (!this.ui.keyDialog.isOpen) this.openPalette(); // the key question comes first
+      }
     });
     window.harpoon = {
       state: this.state,
