@@ -10,6 +10,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import KEYED_API_KEY
 from .contrast import assert_readable
@@ -77,8 +78,8 @@ def test_the_dialog_keeps_focus_inside_and_esc_cancels(keyed: Any, new_page: Any
     assert dialog.evaluate("(d) => d.contains(document.activeElement)")
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
-    reply = page.locator("hp-chat article.assistant").last
-    assert "HARPOON_API_KEY" in reply.inner_text()
+    # The reply repaints on the next frame: expect() waits for it.
+    expect(page.locator("hp-chat article.assistant").last).to_contain_text("HARPOON_API_KEY")
     assert page.evaluate("sessionStorage.getItem('harpoon.apiKey')") is None
     assert page.problems == []
 
