@@ -260,44 +260,60 @@ def _check_loopback(host: str) -> None:
 
 
 @contextmanager
-def serve_in_thread(
-    host: str = "127.0.0.1", port: int = 0, *, startup_timeout_s: float = 10.0
-) -> Iterator[RunningServer]:
-    """Run the server on `host:port` (0 = a free port) until the block exits."""
+def asgi_in_thread(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    name: str = "harpoon-test-server",
+    lifespan: str = "off",
+    startup_timeout_s: float = 10.0,
+) -> Iterator[str]:
+    """Serve any ASGI `app` with uvicorn on a loopback `host:port` (0 = a free port) in a
+    daemon thread until the block exits; yields its base URL. Binding the socket first
+    makes the port known before uvicorn starts, so nothing races for it."""
     _check_loopback(host)
-    book = ScriptBook()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(book),
+        app,
         log_level="warning",
         access_log=False,
-        lifespan="off",
+        lifespan=lifespan,
         timeout_graceful_shutdown=1,
         backlog=4096,
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="harpoon-test-server", daemon=True
-    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout_s
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
             sock.close()
-            raise RuntimeError(f"the test server did not start on {host}:{bound}")
+            raise RuntimeError(f"{name} did not start on {host}:{bound}")
         time.sleep(0.01)
     url_host = f"[{host}]" if ":" in host else host
     try:
-        yield RunningServer(f"http://{url_host}:{bound}", book)
+        yield f"http://{url_host}:{bound}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextmanager
+def serve_in_thread(
+    host: str = "127.0.0.1", port: int = 0, *, startup_timeout_s: float = 10.0
+) -> Iterator[RunningServer]:
+    """Run the test server on `host:port` (0 = a free port) until the block exits."""
+    book = ScriptBook()
+    app = create_app(book)
+    with asgi_in_thread(app, host, port, startup_timeout_s=startup_timeout_s) as url:
+        yield RunningServer(url, book)
 
 
 def main(argv: list[str] | None = None) -> None:

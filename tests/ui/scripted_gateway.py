@@ -13,9 +13,6 @@ app's shards or files.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,39 +67,22 @@ def _kill_shards(settings: Any) -> None:
 def scripted_gateway(data_dir: Path, api_key: str | None = None) -> Iterator[ScriptedGateway]:
     """Run the gateway (and its test server) until the block exits. Needs Ray started.
     With `api_key`, every API route and socket wants it, as with HARPOON_API_KEY."""
-    import uvicorn
-
     from harpoon_ray.serve.config import AppArgs
     from harpoon_ray.serve.context import GatewayContext
     from harpoon_ray.serve.factory import create_app
-    from harpoon_ray.testing.server import serve_in_thread
+    from harpoon_ray.testing.server import asgi_in_thread, serve_in_thread
 
     settings = _settings(data_dir, api_key)
     with serve_in_thread() as upstream:
         ctx = GatewayContext(AppArgs(test_server_url=upstream.base_url), settings)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(ctx), log_level="warning", access_log=False, timeout_graceful_shutdown=2
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="ui-scripted-gateway", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                raise RuntimeError(f"the scripted gateway did not start on port {port}")
-            time.sleep(0.02)
+        app = create_app(ctx)
         try:
-            yield ScriptedGateway(f"http://127.0.0.1:{port}", upstream)
+            with asgi_in_thread(
+                app,
+                name="ui-scripted-gateway",
+                lifespan="auto",
+                startup_timeout_s=STARTUP_TIMEOUT_S,
+            ) as url:
+                yield ScriptedGateway(url, upstream)
         finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
             _kill_shards(settings)
