@@ -13,7 +13,6 @@ namespace), so replicas coming and going do not take the merged history with the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -123,9 +122,8 @@ class HubLink:
                 raise MetricsHubUnavailable("metrics hub lookup failed recently")
             try:
                 # The lookup is a blocking GCS call: keep it off the event loop.
-                self._handle = await asyncio.wait_for(
-                    asyncio.to_thread(self._resolve), LOOKUP_TIMEOUT_S
-                )
+                async with asyncio.timeout(LOOKUP_TIMEOUT_S):
+                    self._handle = await asyncio.to_thread(self._resolve)
             except Exception as exc:
                 self._next_try = time.monotonic() + RESOLVE_RETRY_S
                 raise MetricsHubUnavailable(f"metrics hub not found: {exc!r}") from exc
@@ -134,7 +132,8 @@ class HubLink:
     async def _call(self, timeout_s: float, method: str, *args: Any) -> Any:
         hub = await self._hub()
         try:
-            return await asyncio.wait_for(getattr(hub, method).remote(*args), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await getattr(hub, method).remote(*args)
         except Exception as exc:
             self._handle = None
             raise MetricsHubUnavailable(f"metrics hub did not answer: {exc!r}") from exc
@@ -170,6 +169,7 @@ class MetricsShipper:
         self._unsent: tuple[int, list[tuple]] | None = None
         self._seq = 0
         self._task: asyncio.Task | None = None
+        self._closed = False
         self._lock: asyncio.Lock | None = None
 
     @property
@@ -181,7 +181,7 @@ class MetricsShipper:
             self._pending.popleft()
             self.dropped += 1
         self._pending.append(record)
-        if self._task is None:
+        if self._task is None and not self._closed:
             self.start()
 
     def start(self) -> None:
@@ -193,7 +193,7 @@ class MetricsShipper:
         self._task = loop.create_task(self._run(), name=f"metrics-shipper:{self.source}")
 
     async def _run(self) -> None:
-        while True:
+        while not self._closed:
             await asyncio.sleep(self._flush_s)
             await self.flush()
 
@@ -224,10 +224,12 @@ class MetricsShipper:
 
     async def aclose(self) -> None:
         """Stop the loop and try one last flush, so a retiring replica's tail is kept."""
+        self._closed = True
         if self._task is not None:
+            # The flag ends the loop even if a cancel is swallowed on its way through a
+            # finishing Ray call, so closing never waits on it for long.
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=1.0)
             self._task = None
         if self.pending:
             await self.flush()
@@ -268,7 +270,8 @@ async def merged_summary(
     error = None
     try:
         # A hung hub must not hold the endpoint for a whole background push's timeout.
-        flushed = await asyncio.wait_for(shipper.flush(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            flushed = await shipper.flush()
     except TimeoutError:
         flushed, error = False, f"metrics hub took no batch within {timeout_s}s"
     if flushed:

@@ -26,6 +26,8 @@ pytestmark = pytest.mark.serve
 NAMESPACE = "harpoon"
 TWO_PREFIX = "/two-gateways"
 TWO_APP = "harpoon-two-gateways"
+ROUTED_PREFIX = "/routed"
+ROUTED_APP = "harpoon-routed"
 WAIT_S = 20.0
 
 
@@ -272,3 +274,34 @@ async def test_killed_hub_leaves_requests_and_the_endpoint_working(two_gateways:
         )
     assert merged["source"] == "hub" and merged["partial"] is False
     assert merged["totals"]["requests"] >= 5
+
+
+@pytest.fixture(scope="module")
+def routed_app(serve_app: str) -> Iterator[str]:
+    """A Harpoon app whose /v1 goes through the ModelRouter deployment; its base URL."""
+    from ray import serve
+
+    from harpoon_ray.serve import build_app
+
+    serve.run(build_app({"v1_in_process": False}), name=ROUTED_APP, route_prefix=ROUTED_PREFIX)
+    try:
+        yield serve_app + ROUTED_PREFIX
+    finally:
+        serve.delete(ROUTED_APP)
+        kill_hub(ROUTED_APP)
+
+
+async def test_model_router_replicas_ship_to_the_same_hub(routed_app: str) -> None:
+    """Calls routed by the ModelRouter deployment count in the gateway's /api/metrics."""
+    body = {"model": "edge", "messages": [{"role": "user", "content": "Hi."}]}
+    async with httpx.AsyncClient(base_url=routed_app, timeout=60) as http:
+        for _ in range(3):
+            (await http.post("/v1/chat/completions", json=body)).raise_for_status()
+
+        async def probe() -> dict[str, Any]:
+            return (await http.get("/api/metrics")).json()
+
+        merged = await wait_for(probe, lambda m: m["totals"]["requests"] >= 3)
+    assert merged["source"] == "hub" and merged["totals"]["requests"] == 3
+    assert [s for s in merged["sources"] if s.startswith("ModelRouter#")]
+    assert merged["model_router"]["ok"] is True
