@@ -24,7 +24,6 @@ import json
 import os
 import re
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from bench_gateway import free_port, stop  # same folder: the scripts run from it
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -45,14 +45,6 @@ FOLLOW_CAP_S = 240.0
 # "deflate" offers permessage-deflate as browsers do (uvicorn accepts it: Serve passes no
 # ws option); None offers nothing, so the gateway keeps no zlib state per socket.
 COMPRESSION: list[str | None] = ["deflate"]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def gateway_rss_mb(ingress: str) -> dict[str, float]:
@@ -418,12 +410,7 @@ async def main() -> None:
         result["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
         write(key, result)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=60)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop(proc)
 
 
 if __name__ == "__main__":
