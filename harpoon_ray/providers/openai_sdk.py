@@ -37,6 +37,7 @@ import httpx2
 from ..errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from ..schemas import ModelRequest, ModelSpec, ProviderResponse, StreamChunk
 from . import tokens
+from .chat_fields import chat_fields
 from .http_errors import retry_after_s, status_error, stream_broke, stream_unfinished
 
 __all__ = ["OpenAIStyleProvider", "SDKErrors", "retry_after_s", "usage_of"]
@@ -80,16 +81,7 @@ class OpenAIStyleProvider:
         self._errors = SDKErrors.of(sdk)
 
     def _params(self, request: ModelRequest, model: ModelSpec, stream: bool) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "model": model.provider_model,
-            "messages": [m.model_dump() for m in request.messages],
-            self.max_tokens_param: request.max_tokens,
-            "temperature": request.temperature,
-        }
-        if request.seed is not None:
-            params["seed"] = request.seed
-        if request.json_mode:
-            params["response_format"] = {"type": "json_object"}
+        params = chat_fields(request, model, self.max_tokens_param)
         if request.timeout_s is not None:
             params["timeout"] = request.timeout_s
         if stream:

@@ -31,6 +31,7 @@ from ..errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from ..schemas import ModelRequest, ModelSpec, ProviderResponse, StreamChunk
 from ..settings import Settings
 from . import tokens
+from .chat_fields import chat_fields
 from .fastjson import dumps, loads
 from .http_errors import status_error, stream_broke, stream_unfinished
 from .transport import SessionLease
@@ -76,16 +77,7 @@ class WireProvider:
 
     def body(self, request: ModelRequest, model: ModelSpec, stream: bool) -> bytes:
         """The request body, as the provider reads it."""
-        body: dict[str, Any] = {
-            "model": model.provider_model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            self.max_tokens_param: request.max_tokens,
-            "temperature": request.temperature,
-        }
-        if request.seed is not None:
-            body["seed"] = request.seed
-        if request.json_mode:
-            body["response_format"] = {"type": "json_object"}
+        body = chat_fields(request, model, self.max_tokens_param)
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
