@@ -195,9 +195,11 @@ async def gateway_counters(base: str) -> dict:
 
 async def test_many_sockets_on_one_covenant_share_one_feed(serve_app: str) -> None:
     """Twenty sockets following one running covenant share the gateway's feed (one, or a
-    couple if some arrive after the run ended), and each still gets the whole log."""
+    couple if some arrive after the run ended), and each still gets the whole log. The
+    covenant is big enough to outlast twenty handshakes on a loaded machine: sockets that
+    arrive after a feed has ended start a new one, which is right but not what is tested."""
     before = await gateway_counters(serve_app)
-    cid = await start(serve_app, agents=60)
+    cid = await start(serve_app, agents=1000)
     url = ws_url(serve_app, f"/api/agents/orchestrator/{cid}/ws")
     sockets = await asyncio.gather(*(connect(url) for _ in range(20)))
     try:
