@@ -66,12 +66,17 @@ class CallBatcher(Generic[T, R]):
                 raise
             return
         for (_, fut), result in zip(batch, results, strict=True):
-            if fut.done():
-                continue
-            if isinstance(result, BaseException):
-                fut.set_exception(result)
-            else:
-                fut.set_result(result)
+            _resolve(fut, result)
+
+
+def _resolve(fut: asyncio.Future, outcome: Any) -> None:
+    """Give a still-pending future its outcome: an exception is raised to its awaiter."""
+    if fut.done():
+        return
+    if isinstance(outcome, BaseException):
+        fut.set_exception(outcome)
+    else:
+        fut.set_result(outcome)
 
 
 def _keep(tasks: set[asyncio.Task], coro: Awaitable[Any]) -> None:
@@ -148,11 +153,6 @@ class ShardWaits:
 
     def _settle(self, covenant_id: str, answer: Any) -> None:
         for fut in self._waiters.pop(covenant_id, []):
-            if fut.done():
-                continue
-            if isinstance(answer, BaseException):
-                fut.set_exception(answer)
-            else:
-                fut.set_result(answer)
+            _resolve(fut, answer)
         with contextlib.suppress(ValueError):
             self._new.remove(covenant_id)

@@ -24,17 +24,23 @@ def gated_app(gate: asyncio.Event, started: list[str]) -> HttpAdmission:
     return HttpAdmission(Starlette(routes=[Route("/{name}", slow)]), max_ongoing=2, max_queued=1)
 
 
+async def fill(c: httpx.AsyncClient, app: HttpAdmission, started: list) -> list[asyncio.Task]:
+    """Send three requests and give them up to 0.5 s to settle as 2 running, 1 waiting."""
+    held = [asyncio.create_task(c.get(f"/r{i}")) for i in range(3)]
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if len(started) == 2 and app.waiting == 1:
+            break
+    return held
+
+
 async def test_past_running_and_waiting_requests_the_next_gets_503_at_once() -> None:
     """With 2 running and 1 waiting, a 4th request is refused at once with a typed error;
     the others all finish once the gate opens."""
     gate, started = asyncio.Event(), []
     app = gated_app(gate, started)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
-        held = [asyncio.create_task(c.get(f"/r{i}")) for i in range(3)]
-        for _ in range(50):
-            await asyncio.sleep(0.01)
-            if len(started) == 2 and app.waiting == 1:
-                break
+        held = await fill(c, app, started)
         refused = await asyncio.wait_for(c.get("/r3"), 5)
         gate.set()
         done = await asyncio.gather(*held)
@@ -50,11 +56,7 @@ async def test_a_waiting_request_runs_when_a_turn_frees() -> None:
     gate, started = asyncio.Event(), []
     app = gated_app(gate, started)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
-        held = [asyncio.create_task(c.get(f"/r{i}")) for i in range(3)]
-        for _ in range(50):
-            await asyncio.sleep(0.01)
-            if app.waiting == 1:
-                break
+        held = await fill(c, app, started)
         assert len(started) == 2
         gate.set()
         await asyncio.gather(*held)
