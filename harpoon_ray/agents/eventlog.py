@@ -159,17 +159,20 @@ class EventLog:
         new_covenants: list[Covenant] = (),
         agents: list[AgentExecution] = (),
         agent_rows: list[AgentRow] = (),
+        new_agents: list[str] = (),
         messages: list[dict[str, Any]] = (),
         metrics: list[dict[str, Any]] = (),
     ) -> None:
         """Rows to commit in the same transaction as the next events. `new_covenants`: ones
-        the caller knows the store has not seen (written without a conflict check)."""
+        the caller knows the store has not seen (written without a conflict check);
+        `new_agents`: ids of agents whose first row is among `agent_rows`."""
         self._pending.covenants.extend(covenants)
         if new_covenants:
             self._pending.covenants.extend(new_covenants)
             self._pending.new_covenants.update(c.id for c in new_covenants)
         self._pending.agents.extend(agents)
         self._pending.agent_rows.extend(agent_rows)
+        self._pending.new_agents.update(new_agents)
         self._pending.messages.extend(messages)
         self._pending.metrics.extend(metrics)
         self._kick()

@@ -216,7 +216,7 @@ class OrchestrationRuntime:
                     continue
             self.log.append(cid, EventType(type), aid, payload, key=dkey)
         if batch.agents:
-            self.log.stage(agent_rows=batch.agents)
+            self.log.stage(agent_rows=batch.agents, new_agents=batch.started)
         for result in batch.results:
             found[result.agent_id] = result
             self._record(result)

@@ -5,7 +5,8 @@ slower here (2k against 120k rows/s). A statement costs ~1-3 ms whatever its siz
 DuckDB's conflict clauses are the dear part: `INSERT OR REPLACE` of 20 covenants took
 3.1 ms where a plain `INSERT` took 1.4 and an `UPDATE` 1.7; `INSERT OR IGNORE` of 20
 conversation turns 2.5 ms against 0.8. So a batch is first written the cheap way: rows
-the caller knows are new (`WriteBatch.new_covenants`; an agent's `running` row) are
+the caller knows are new (`WriteBatch.new_covenants`, `new_agents`; an agent's `running`
+row) are
 inserted, the others updated, turns inserted. Should that meet a row it did not expect
 (a replay after a restart, a retried chunk), the transaction is rolled back and the batch
 written again with the conflict clauses: same result, only slower.
@@ -46,6 +47,7 @@ class WriteBatch:
     new_covenants: set[str] = field(default_factory=set)  # ids the store cannot have yet
     agents: list[AgentExecution] = field(default_factory=list)
     agent_rows: list[AgentRow] = field(default_factory=list)  # the same, as built by chunks
+    new_agents: set[str] = field(default_factory=set)  # agent ids whose first row this is
     events: list[tuple[Event, str | None]] = field(default_factory=list)  # (event, dedup key)
     messages: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
@@ -164,7 +166,7 @@ def _transaction(c: duckdb.DuckDBPyConnection, b: WriteBatch, *, careful: bool) 
         if b.covenants:
             _covenants(c, b, careful)
         if b.agents or b.agent_rows:
-            _agents(c, [*map(agent_row, b.agents), *b.agent_rows], careful)
+            _agents(c, [*map(agent_row, b.agents), *b.agent_rows], b.new_agents, careful)
         if b.events:
             _insert_events(c, b.events)
         if b.messages:
@@ -226,21 +228,25 @@ def _covenants(c: duckdb.DuckDBPyConnection, b: WriteBatch, careful: bool) -> No
     _write_split(c, "covenants", rows, new, _COV_TYPES, _COV_JSON, _COV_UPDATE, careful)
 
 
-def _agents(c: duckdb.DuckDBPyConnection, agents: list[AgentRow], careful: bool) -> None:
-    """An agent's `running` row is its first: a batch holding one inserts the agent's
-    latest row, others update the row an earlier batch inserted."""
+def _agents(
+    c: duckdb.DuckDBPyConnection, agents: list[AgentRow], new: set[str], careful: bool
+) -> None:
+    """An agent's first row is its `running` one, or one the caller names in `new` (a
+    chunk that started and finished an agent between two reports sends only its last row):
+    a batch holding it inserts the agent's latest row, others update the row an earlier
+    batch inserted."""
     latest: dict[tuple[str, str], AgentRow] = {}
     first: set[tuple[str, str]] = set()
     for a in agents:
         key = (a[1], a[2])
         latest[key] = a
-        if a[6] == "running":
+        if a[6] == "running" or a[2] in new:
             first.add(key)
     now = time.time()
     rows = [(*a, now) for a in latest.values()]
-    new = [k in first for k in latest]
+    fresh = [k in first for k in latest]
     _write_split(
-        c, "agent_executions", rows, new, _AGENT_TYPES, _AGENT_JSON, _AGENT_UPDATE, careful
+        c, "agent_executions", rows, fresh, _AGENT_TYPES, _AGENT_JSON, _AGENT_UPDATE, careful
     )
 
 

@@ -11,8 +11,6 @@ Needs an API token and an account id, each from the config or the env var it nam
 
 from __future__ import annotations
 
-import openai as sdk
-
 from ..catalog import ProviderConfig
 from ..settings import Settings
 from .credentials import credential, optional
@@ -44,6 +42,8 @@ def create(config: ProviderConfig, settings: Settings) -> CloudflareProvider | W
     if settings.upstream_client == "wire":
         url = endpoint(config).rstrip("/") + "/chat/completions"
         return WireProvider(config.name, url, token, settings)
+    import openai as sdk  # only on this path: see openai.py
+
     return CloudflareProvider(config.name, sdk_client(token, endpoint(config), settings), sdk)
 
 

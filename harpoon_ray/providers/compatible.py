@@ -8,8 +8,6 @@ the SDK insists on one; a server that does check keys answers 401, mapped to `Au
 
 from __future__ import annotations
 
-import openai as sdk
-
 from ..catalog import ProviderConfig
 from ..errors import ConfigError
 from ..settings import Settings
@@ -36,6 +34,8 @@ def create(config: ProviderConfig, settings: Settings) -> CompatibleProvider | W
     if settings.upstream_client == "wire":
         url = config.base_url.rstrip("/") + "/chat/completions"
         return WireProvider(config.name, url, key, settings)
+    import openai as sdk  # only on this path: see openai.py
+
     return CompatibleProvider(config.name, sdk_client(key, config.base_url, settings), sdk)
 
 

@@ -10,8 +10,7 @@ in `x_groq.usage` on the last chunk, which the adapter reads as well.
 from __future__ import annotations
 
 import os
-
-import groq as sdk
+from typing import TYPE_CHECKING
 
 from ..catalog import ProviderConfig
 from ..settings import Settings
@@ -19,6 +18,9 @@ from .credentials import credential
 from .openai_sdk import OpenAIStyleProvider
 from .transport import Transport, groq_http_client
 from .wire import WireProvider
+
+if TYPE_CHECKING:  # the SDK is imported only when it is used (~0.3 s per process)
+    import groq
 
 DEFAULT_URL = "https://api.groq.com"
 
@@ -29,8 +31,10 @@ class GroqProvider(OpenAIStyleProvider):
 
 def sdk_client(
     api_key: str, base_url: str | None, settings: Settings, transport: Transport | None = None
-) -> sdk.AsyncGroq:
+) -> groq.AsyncGroq:
     """An `AsyncGroq` with Harpoon's timeouts and pool, and without SDK retries."""
+    import groq as sdk
+
     http_client = groq_http_client(settings, transport) if transport else groq_http_client(settings)
     return sdk.AsyncGroq(
         api_key=api_key,
@@ -49,6 +53,8 @@ def create(config: ProviderConfig, settings: Settings) -> GroqProvider | WirePro
         return WireProvider(
             config.name, base.rstrip("/") + "/openai/v1/chat/completions", key, settings
         )
+    import groq as sdk
+
     return GroqProvider(config.name, sdk_client(key, config.base_url, settings), sdk)
 
 

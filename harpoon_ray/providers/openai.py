@@ -9,8 +9,7 @@ server). `HARPOON_UPSTREAM_CLIENT=wire` (the default) calls the same API with
 from __future__ import annotations
 
 import os
-
-import openai as sdk
+from typing import TYPE_CHECKING
 
 from ..catalog import ProviderConfig
 from ..settings import Settings
@@ -18,6 +17,9 @@ from .credentials import credential
 from .openai_sdk import OpenAIStyleProvider
 from .transport import Transport, openai_http_client
 from .wire import WireProvider
+
+if TYPE_CHECKING:  # the SDK is imported only when it is used (~0.5 s per process)
+    import openai
 
 DEFAULT_URL = "https://api.openai.com/v1"
 
@@ -29,8 +31,10 @@ class OpenAIProvider(OpenAIStyleProvider):
 
 def sdk_client(
     api_key: str, base_url: str | None, settings: Settings, transport: Transport | None = None
-) -> sdk.AsyncOpenAI:
+) -> openai.AsyncOpenAI:
     """An `AsyncOpenAI` with Harpoon's timeouts and pool, and without SDK retries."""
+    import openai as sdk
+
     http_client = (
         openai_http_client(settings, transport) if transport else openai_http_client(settings)
     )
@@ -51,6 +55,8 @@ def create(config: ProviderConfig, settings: Settings) -> OpenAIProvider | WireP
         url = base.rstrip("/") + "/chat/completions"
         param = OpenAIProvider.max_tokens_param
         return WireProvider(config.name, url, key, settings, max_tokens_param=param)
+    import openai as sdk
+
     return OpenAIProvider(config.name, sdk_client(key, config.base_url, settings), sdk)
 
 

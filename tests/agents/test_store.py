@@ -183,3 +183,16 @@ async def test_agent_rows_insert_once_then_update_and_survive_a_replay(store):
     ]
     await store.write(WriteBatch(agents=[a]))
     assert [g.status for g in await store.agents("c1")] == [AgentStatus.RUNNING]
+
+
+async def test_an_agent_named_new_is_inserted_from_its_last_row_without_a_rewrite(store):
+    """A chunk that started and finished an agent between two reports sends only its
+    completed row and names the agent new: one cheap insert, no conflict-checked rewrite."""
+    done = AgentExecution(
+        agent_id="w1", covenant_id="c1", role="worker", title="t", status=AgentStatus.COMPLETED
+    )
+    await store.write(WriteBatch(agents=[done], new_agents={"w1"}))
+    assert [g.status for g in await store.agents("c1")] == [AgentStatus.COMPLETED]
+    assert store.careful_writes == 0
+    await store.write(WriteBatch(agents=[done]))  # without the name: an update, still cheap
+    assert store.careful_writes == 0
