@@ -96,6 +96,13 @@ class Settings(BaseSettings):
         description="HTTP requests waiting for a turn per replica; past it, 503 at once.",
     )
     ws_heartbeat_s: float = Field(default=15.0, gt=0)
+    ws_compression: bool = Field(
+        default=False,
+        description="Accept permessage-deflate on the gateway's WebSockets. Off: each "
+        "socket would compress every fan-out frame again with its own zlib state (bench_ws: "
+        "4x the gateway's CPU, ~38 KB more per idle socket). Applies where the replica "
+        "serves the sockets itself (ingress haproxy or direct), not behind Serve's proxy.",
+    )
     ingress: str = Field(
         default="haproxy",
         description="How `harpoon run` fronts the gateway: proxy | direct | haproxy "

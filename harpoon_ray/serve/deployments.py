@@ -21,6 +21,7 @@ from .config import AppArgs
 from .context import GatewayContext
 from .metrics import MetricsWindow
 from .metrics_hub import replica_shipper
+from .ws_options import apply_ws_options
 
 log = logging.getLogger("harpoon.serve")
 
@@ -71,7 +72,9 @@ class Gateway:
     """The ingress: REST, /v1, WebSockets and the UI, built per replica from its context."""
 
     def __init__(self, router: DeploymentHandle, args: dict[str, Any]) -> None:
-        self.ctx = GatewayContext(AppArgs.parse(args), Settings(), router_handle=router)
+        settings = Settings()
+        apply_ws_options(settings.ws_compression)  # before Serve starts this replica's server
+        self.ctx = GatewayContext(AppArgs.parse(args), settings, router_handle=router)
         # Built now rather than on the first request, so it is among the startup objects
         # Serve freezes out of the GC's scans (RAY_SERVE_FREEZE_GC_ON_STARTUP).
         self.ctx.local_router.warm()

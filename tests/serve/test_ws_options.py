@@ -1,0 +1,70 @@
+"""The replica's own uvicorn server, built the way Serve builds it, follows
+`Settings.ws_compression` for permessage-deflate."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import uvicorn
+from websockets.asyncio.client import connect
+
+from harpoon_ray.serve.ws_options import apply_ws_options
+from tests.conftest import free_loopback_port
+
+
+async def _echo_once(scope, receive, send) -> None:
+    """A bare ASGI socket: accept, echo one frame, close."""
+    assert scope["type"] == "websocket"
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    msg = await receive()
+    await send({"type": "websocket.send", "text": msg.get("text") or ""})
+    await send({"type": "websocket.close", "code": 1000})
+
+
+@pytest.fixture
+def restore_uvicorn_config() -> Iterator[None]:
+    original = uvicorn.Config
+    yield
+    uvicorn.Config = original
+
+
+@pytest.fixture
+async def server_url(restore_uvicorn_config, request) -> AsyncIterator[str]:
+    apply_ws_options(request.param)
+    port = free_loopback_port()
+    # As ray.serve._private.http_util.start_asgi_http_server does: no ws options.
+    config = uvicorn.Config(
+        lambda: _echo_once, factory=True, host="127.0.0.1", port=port, lifespan="off",
+        access_log=False, log_level=None, log_config=None,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):  # uvicorn offers no started event: poll its flag, bounded
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    yield f"ws://127.0.0.1:{port}/"
+    server.should_exit = True
+    await task
+
+
+@pytest.mark.parametrize("server_url", [False], indirect=True)
+async def test_deflate_offered_by_a_client_is_declined_by_default(server_url: str) -> None:
+    """A browser-like client offering permessage-deflate gets plain frames."""
+    async with connect(server_url, compression="deflate") as ws:
+        assert ws.protocol.extensions == []
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+
+
+@pytest.mark.parametrize("server_url", [True], indirect=True)
+async def test_deflate_is_negotiated_when_switched_on(server_url: str) -> None:
+    """HARPOON_WS_COMPRESSION=1 gives the client the compression it offers."""
+    async with connect(server_url, compression="deflate") as ws:
+        assert [e.name for e in ws.protocol.extensions] == ["permessage-deflate"]
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
