@@ -46,7 +46,7 @@ LEVEL_CAP_S = 60.0
 SETTLE_S = 10.0
 WRK_SECONDS = {"quick": 5, "full": 12}
 LITELLM_KEY = "sk-bench-loopback-only"
-LOADGEN: dict = {"name": "aiohttp", "seconds": 0}
+LOADGEN: dict = {"name": "aiohttp", "seconds": 0, "levels": LEVELS}
 
 
 def free_port() -> int:
@@ -207,12 +207,12 @@ def pct(values: list[float], p: float) -> float:
 
 async def sweep(name: str, url: str, body: dict, sizes: dict[int, int]) -> list[dict]:
     rows = []
-    for clients in LEVELS:
+    for clients in LOADGEN["levels"]:
         await load(url, body, min(clients, 10), 50)  # warm connections and caches
         if LOADGEN["name"] == "wrk":
             row = await load_wrk(url, body, clients, LOADGEN["seconds"])
         else:
-            row = await load(url, body, clients, sizes[clients])
+            row = await load(url, body, clients, sizes.get(clients, 1000))
         row["target"] = name
         rows.append(row)
         print(
@@ -310,10 +310,13 @@ async def main() -> None:
     ap.add_argument("--litellm", default="/tmp/litellm-venv/bin/litellm")
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--loadgen", choices=("wrk", "aiohttp"), default=None)
+    ap.add_argument("--levels", default=",".join(map(str, LEVELS)), help="e.g. 1 or 1,10")
+    ap.add_argument("--seconds", type=float, default=None, help="wrk seconds per level")
     ns = ap.parse_args()
     sizes = QUICK if ns.quick else FULL
     LOADGEN["name"] = ns.loadgen or ("wrk" if shutil.which("wrk") else "aiohttp")
-    LOADGEN["seconds"] = WRK_SECONDS["quick" if ns.quick else "full"]
+    LOADGEN["seconds"] = ns.seconds or WRK_SECONDS["quick" if ns.quick else "full"]
+    LOADGEN["levels"] = tuple(int(n) for n in ns.levels.split(",") if n)
     up_port = free_port()
     upstream_proc = start([PY, "-m", "harpoon_ray.testing.server", "--port", str(up_port)])
     upstream = f"http://127.0.0.1:{up_port}"
@@ -324,6 +327,7 @@ async def main() -> None:
         "load_avg_at_start": os.getloadavg(),
         "app_args": args,
         "loadgen": dict(LOADGEN),
+        "env": {k: v for k, v in os.environ.items() if k.startswith(("RAY_SERVE_", "HARPOON_"))},
         "runs": {},
     }
     try:

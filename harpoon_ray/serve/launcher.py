@@ -38,15 +38,26 @@ INGRESS_ENV: dict[Ingress, dict[str, str]] = {
 }
 
 
+# Each client connection keeps to one replica: its source port, mixed by CRC32 so that
+# ports the kernel hands out two apart still spread, picks the server. Ray's default,
+# leastconn, sends a lone keep-alive client to the replicas in turn (equal load ties
+# round-robin), and every request then lands on a replica that sat idle since the one
+# before last: +0.35-0.45 ms p50 and +0.6-0.8 ms p99 at one client on 2 cores, for the
+# same throughput once connections outnumber replicas (benchmarks/README.md, "Gateway").
+BALANCE_BY_CONNECTION = "hash src_port,crc32"
+
+
 def haproxy_tuning() -> dict[str, str]:
     """HAProxy defaults measured on the gateway benchmark (benchmarks/README.md,
     "Gateway"); an exported value wins. Ray's defaults are 4 HAProxy threads, more than
-    a laptop's cores, and one log line per request to its metrics socket, which the
-    HAProxyManager actor parses (~0.07 ms of CPU per request). Harpoon keeps its own
+    a laptop's cores, one log line per request to its metrics socket, which the
+    HAProxyManager actor parses (~0.07 ms of CPU per request), and leastconn balancing,
+    which moves a lone client between replicas on every request. Harpoon keeps its own
     request metrics (`/api/metrics`), so Serve's per-request HTTP metrics are off."""
     return {
         "RAY_SERVE_HAPROXY_NBTHREAD": str(max(1, min(4, os.cpu_count() or 1))),
         "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
+        "RAY_SERVE_HAPROXY_BALANCE_ALGORITHM": BALANCE_BY_CONNECTION,
     }
 
 
