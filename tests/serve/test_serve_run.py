@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from websockets.asyncio.client import connect
+
+from harpoon_ray.serve.launcher import haproxy_tuning, ingress_env
 
 pytestmark = pytest.mark.serve
 
@@ -31,7 +36,9 @@ def _free_port() -> int:
 
 def test_serve_run_with_the_shipped_config_answers_health() -> None:
     """The repository's serve_config.yaml, run by the `serve` CLI in its own Ray instance
-    (own temp dir, own port), serves /api/health and /v1/models; Ctrl-C stops it."""
+    (own temp dir, own port) with the HAProxy ingress its comments prescribe, serves
+    /api/health, /v1/models and a WebSocket (without per-socket deflate, though the client
+    offers it); Ctrl-C stops it."""
     config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
     port = _free_port()
     config["http_options"]["port"] = port
@@ -42,6 +49,8 @@ def test_serve_run_with_the_shipped_config_answers_health() -> None:
         "RAY_TMPDIR": str(work),  # its own ray_current_cluster: nobody attaches to it
         "HARPOON_DATA_DIR": str(work / "data"),
         "HARPOON_SIMULATED_SPEED": "0.01",
+        **ingress_env("haproxy"),
+        **haproxy_tuning(),
     }
     env.pop("RAY_ADDRESS", None)
     serve_cli = Path(sys.executable).with_name("serve")
@@ -59,9 +68,18 @@ def test_serve_run_with_the_shipped_config_answers_health() -> None:
         assert health["routing"]["ok"] is True
         models = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=30).json()
         assert any(m["id"] == "harpoon/auto" for m in models["data"])
+        assert asyncio.run(_socket_extensions_and_pong(port)) == ([], "pong")
     finally:
         _stop(proc)
     assert proc.returncode is not None
+
+
+async def _socket_extensions_and_pong(port: int) -> tuple[list[str], str]:
+    url = f"ws://127.0.0.1:{port}/api/agents/mediator/serve-run/ws"
+    async with connect(url, compression="deflate", open_timeout=30) as ws:
+        await ws.send(json.dumps({"type": "ping"}))
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        return [e.name for e in ws.protocol.extensions], reply["type"]
 
 
 def _wait_for(url: str, proc: subprocess.Popen) -> dict:
