@@ -16,10 +16,11 @@ import ray
 from pydantic import ValidationError
 
 from ..errors import HarpoonError, ValidationFailed
-from ..schemas import Covenant, Event, EventType, QueryRequest
+from ..schemas import Covenant, Event, QueryRequest
 from ..settings import Settings, get_settings
 from . import wire
 from .batching import CallBatcher, ShardWaits
+from .eventlog import is_last_word
 from .sharding import AgentConfig, Shards
 
 T = TypeVar("T")
@@ -56,16 +57,6 @@ def _name(value: str, param: str) -> str:
             f"`{param}` must be a non-empty string of at most 200 characters", param=param
         )
     return value
-
-
-def _is_end(event: Event) -> bool:
-    """The shard's last word on a covenant: `covenant.updated` with a terminal status,
-    written right after `covenant.result` or `error`."""
-    return event.type is EventType.COVENANT_UPDATED and event.payload.get("status") in (
-        "completed",
-        "failed",
-        "cancelled",
-    )
 
 
 class HarpoonClient:
@@ -142,9 +133,27 @@ class HarpoonClient:
             for event in got["events"]:
                 after = event.seq
                 yield event
-                if _is_end(event):
+                if is_last_word(event):
                     return
             if got["terminal"] and not got["events"]:
+                return
+
+    async def follow_texts(
+        self, covenant_id: str, after: int = 0, *, limit: int = 1000
+    ) -> AsyncIterator[list[tuple[int, str]]]:
+        """`follow` in pages of (seq, the event's JSON text), for relaying events as they
+        are: a page of texts crosses from the shard far cheaper than pickled models, and the
+        gateway sends them without encoding them again."""
+        shard = self.shards.orchestrator_for(covenant_id)
+        while True:
+            got = await _call(shard.wait_event_texts.remote(covenant_id, after, _POLL_S, limit))
+            page, last = got["events"], got["last_word"]
+            if last is not None:
+                page = [item for item in page if item[0] <= last]
+            if page:
+                after = page[-1][0]
+                yield page
+            if last is not None or (got["terminal"] and not page):
                 return
 
     async def wait(self, covenant_id: str, timeout_s: float = 60.0) -> Covenant:

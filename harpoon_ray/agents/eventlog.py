@@ -52,6 +52,16 @@ class _CovenantLog:
         self.changed = asyncio.Event()
 
 
+def is_last_word(event: Event) -> bool:
+    """The shard's last event of a covenant: `covenant.updated` with a terminal status,
+    written right after `covenant.result` or `error`."""
+    return event.type is EventType.COVENANT_UPDATED and event.payload.get("status") in (
+        "completed",
+        "failed",
+        "cancelled",
+    )
+
+
 class EventLog:
     """Per-covenant logs of one shard, written through its `Store`."""
 
@@ -59,7 +69,7 @@ class EventLog:
         self,
         store: Store,
         *,
-        tail_events: int = 4096,
+        tail_events: int = 16_384,  # a 1,000-agent burst (~6,000 events) read from memory
         flush_interval_s: float = 0.02,
         idle_flush_s: float = 0.1,
     ) -> None:

@@ -24,7 +24,7 @@ from ..patterns.runtime import SubAgentResult
 from ..schemas import Completion, Covenant, CovenantStatus, EventType
 from . import gctune, sharding, wire
 from .batching import CallBatcher, settle
-from .eventlog import EventLog
+from .eventlog import EventLog, is_last_word
 from .lookups import BatchedLookup
 from .orchestration import OrchestrationRuntime
 from .routing import build_router
@@ -276,6 +276,20 @@ class Orchestrator:
         events = await self.log.wait(covenant_id, after, timeout_s, limit)
         running = covenant_id in self._runs or self.log.is_open(covenant_id)
         return {"events": events, "terminal": not running}
+
+    async def wait_event_texts(
+        self, covenant_id: str, after: int = 0, timeout_s: float = 10.0, limit: int = 1000
+    ) -> dict[str, Any]:
+        """`wait_events` with each event as (seq, its JSON text), and the seq of the
+        covenant's last word when the page holds it (else None)."""
+        got = await self.wait_events(covenant_id, after, timeout_s, limit)
+        events = got["events"]
+        last = next((e.seq for e in events if is_last_word(e)), None)
+        return {
+            "events": [(e.seq, e.model_dump_json()) for e in events],
+            "terminal": got["terminal"],
+            "last_word": last,
+        }
 
     async def wait(self, covenant_id: str, timeout_s: float = 30.0) -> bytes:
         """The covenant once it has ended, or as it is when `timeout_s` runs out

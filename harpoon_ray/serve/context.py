@@ -88,7 +88,7 @@ class _LazySource:
         client = await self._ctx.client()
         return await client.events(covenant_id, after=after, limit=limit)
 
-    async def follow(self, covenant_id: str, after: int = 0):
+    async def follow_texts(self, covenant_id: str, after: int = 0, limit: int = 1000):
         client = await self._ctx.client()
-        async for event in client.follow(covenant_id, after=after):
-            yield event
+        async for page in client.follow_texts(covenant_id, after=after, limit=limit):
+            yield page

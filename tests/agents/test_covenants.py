@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from harpoon_ray.errors import NotFound, ValidationFailed
-from harpoon_ray.schemas import Constraints, CovenantStatus, EventType, QueryRequest
+from harpoon_ray.schemas import Constraints, CovenantStatus, Event, EventType, QueryRequest
 
 pytestmark = pytest.mark.ray
 
@@ -104,6 +104,19 @@ async def test_follow_streams_the_whole_log_and_ends(client):
     assert [e.seq for e in seen] == [e.seq for e in stored]
     assert seen[-1].type is EventType.COVENANT_UPDATED
     assert seen[-1].payload["status"] == "completed"
+
+
+async def test_follow_texts_relays_the_stored_log_as_json_in_pages(client):
+    """The relay form of follow: pages of (seq, JSON text) whose texts are the stored
+    events, from a resume point to the covenant's last word."""
+    cov = await client.submit("ivy", QueryRequest(query="Explain gossip.", pattern="parallel"))
+    pages = [p async for p in client.follow_texts(cov.id, after=2, limit=5)]
+    stored = await client.events(cov.id, limit=100_000)
+    assert all(1 <= len(p) <= 5 for p in pages)
+    relayed = [Event.model_validate_json(text) for p in pages for _, text in p]
+    assert [seq for p in pages for seq, _ in p] == [e.seq for e in relayed]
+    assert relayed == [e for e in stored if e.seq > 2]
+    assert relayed[-1].payload["status"] == "completed"
 
 
 async def test_a_follower_resuming_after_a_seq_gets_only_the_rest(client):

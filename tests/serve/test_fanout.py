@@ -10,7 +10,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from harpoon_ray.schemas import Event, EventType
-from harpoon_ray.serve.fanout import CovenantFanout, SlowConsumer, Subscription
+from harpoon_ray.serve.fanout import (
+    FOLLOW_PAGE,
+    MAX_BATCH_EVENTS,
+    CovenantFanout,
+    SlowConsumer,
+    Subscription,
+)
 
 CID = "cov_fanouttest0001"
 
@@ -22,6 +28,7 @@ class MemoryLog:
     def __init__(self) -> None:
         self.log: list[Event] = []
         self.closed = False
+        self.follow_limits: list[int] = []
         self._changed = asyncio.Event()
 
     def append(self, count: int = 1, *, close: bool = False) -> None:
@@ -36,12 +43,15 @@ class MemoryLog:
     async def events(self, covenant_id: str, after: int = 0, limit: int = 1000) -> list[Event]:
         return self.log[after : after + limit]
 
-    async def follow(self, covenant_id: str, after: int = 0) -> AsyncIterator[Event]:
+    async def follow_texts(
+        self, covenant_id: str, after: int = 0, limit: int = 1000
+    ) -> AsyncIterator[list[tuple[int, str]]]:
+        self.follow_limits.append(limit)
         while True:
-            page = self.log[after:]
-            for event in page:
-                after = event.seq
-                yield event
+            page = self.log[after : after + limit]
+            if page:
+                after = page[-1].seq
+                yield [(e.seq, e.model_dump_json()) for e in page]
             if self.closed and after == len(self.log):
                 return
             self._changed.clear()
@@ -78,6 +88,21 @@ async def test_in_step_subscribers_send_the_very_same_frame_text() -> None:
     assert seqs(got[0][1]) == [1, 2, 3, 4, 5]
     assert all(item[1] is got[0][1] for item in got)
     assert fanout.chunks_sent == 1
+    await fanout.aclose()
+
+
+async def test_a_burst_comes_in_one_poll_and_goes_out_in_frames_of_at_most_1000() -> None:
+    """2,500 events stored at once are fetched in one long-poll page and reach an in-step
+    subscriber as three frames of at most MAX_BATCH_EVENTS, in order."""
+    log = MemoryLog()
+    fanout = CovenantFanout(log)
+    sub = fanout.subscribe(CID)
+    await settle()
+    log.append(2500, close=True)
+    frames = await drain(sub)
+    assert log.follow_limits == [FOLLOW_PAGE]
+    assert [len(seqs(f)) for f in frames] == [MAX_BATCH_EVENTS, MAX_BATCH_EVENTS, 500]
+    assert [q for f in frames for q in seqs(f)] == list(range(1, 2501))
     await fanout.aclose()
 
 
