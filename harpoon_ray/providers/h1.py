@@ -61,11 +61,11 @@ class Response:
         self._pool = pool
 
     async def read(self, timeout_s: float) -> bytes:
-        """The whole body; the connection goes back to the pool when it may be reused."""
+        """The whole body, each wait for more bounded by `timeout_s`; the connection goes
+        back to the pool when it may be reused."""
         conn = self._owned()
-        async with asyncio.timeout(timeout_s):
-            while not conn.complete:
-                await conn.wait()
+        while not conn.complete:
+            await conn.wait(timeout_s)
         body = b"".join(conn.body)
         conn.body.clear()
         self.release()
@@ -83,8 +83,7 @@ class Response:
             elif conn.complete:
                 return
             else:
-                async with asyncio.timeout(timeout_s):
-                    await conn.wait()
+                await conn.wait(timeout_s)
 
     def release(self) -> None:
         """Hand the connection back: kept for the next call if the answer was read to its
@@ -181,14 +180,19 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def wait(self) -> None:
-        """Until more arrived or the connection ended; raises what broke it."""
+    async def wait(self, timeout_s: float) -> None:
+        """Until more arrived or the connection ended; raises what broke it, or
+        TimeoutError after `timeout_s` without news (a timer handle: asyncio.timeout's
+        task bookkeeping costs more, and this runs for every call)."""
         if self.error is not None:
             raise self.error
-        self._waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout_s, _expire, waiter, timeout_s)
         try:
-            await self._waiter
+            await waiter
         finally:
+            timer.cancel()
             self._waiter = None
         if self.error is not None and not (self.complete or self.body):
             raise self.error
@@ -206,6 +210,11 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.transport.close()
         self.closed = True
+
+
+def _expire(waiter: asyncio.Future[None], timeout_s: float) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError(f"no answer within {timeout_s} s"))
 
 
 class H1Pool:
@@ -243,9 +252,8 @@ class H1Pool:
             conn.reset()
             assert conn.transport is not None
             conn.transport.write(payload)
-            async with asyncio.timeout(timeout_s):
-                while not conn.headers_done:
-                    await conn.wait()
+            while not conn.headers_done:
+                await conn.wait(timeout_s)
         except BaseException:
             conn.close()
             self._busy.discard(conn)
