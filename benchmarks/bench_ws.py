@@ -1,8 +1,11 @@
 """WebSocket fan-out: many clients following one big covenant, then many idle sockets.
 
     .venv/bin/python benchmarks/bench_ws.py [--quick] [--ingress haproxy]
+        [--clients N --agents M] [--skip-fanout | --skip-idle] [--compression none]
+        [--speed 1.0]        (PYTHONMALLOC=malloc in the environment reaches the gateway)
 
-(a) N clients open mediator sockets first; then a covenant of M agents starts and each
+(a) After one small warm-up covenant, N clients (bare sockets, `raw_ws.py`) open mediator
+    sockets first; then a covenant of M agents starts and each
     client follows it from seq 0 (`{"type": "follow"}`): does every client get every
     event in order; delay from the event's stored `ts` to its arrival (p50/p99, over all
     events, and "live": only events stored after that client's subscription began, so
@@ -34,8 +37,8 @@ from pathlib import Path
 import httpx
 import psutil
 from bench_gateway import free_port, stop  # same folder: the scripts run from it
+from raw_ws import Closed, RawSocket
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "ws.json"
@@ -95,7 +98,9 @@ EVENT_HEAD = re.compile(rb'\{"seq":(\d+),"ts":([0-9.eE+-]+)')
 
 class Follower:
     """One client: a mediator socket opened before the covenant exists, then told to
-    follow it from seq 0.
+    follow it from seq 0. A bare client (`raw_ws.py`), so that 1,000 of them on the same
+    2 cores cost less than the gateway they measure; offering deflate (`--compression
+    deflate`, as browsers do) it also checks that the gateway declines it.
 
     During the run it only stamps each frame's arrival and keeps the (seq, ts) pairs it
     found; checking order and working out delays waits until every client is done, so the
@@ -110,14 +115,15 @@ class Follower:
         self.ended = False
 
     async def run(self, url: str, opened: list[float], cid: asyncio.Future[str]) -> None:
-        async with connect(
-            url, max_queue=None, open_timeout=120, ping_interval=None, compression=COMPRESSION[0]
-        ) as ws:
+        ws = await asyncio.wait_for(
+            RawSocket.connect(url, offer_deflate=COMPRESSION[0] == "deflate"), 120
+        )
+        try:
             opened.append(time.time())
-            await ws.send(json.dumps({"type": "follow", "covenant_id": await cid, "after": 0}))
-            with contextlib.suppress(ConnectionClosed):
+            await ws.send_text(json.dumps({"type": "follow", "covenant_id": await cid, "after": 0}))
+            with contextlib.suppress(Closed):
                 while True:
-                    raw = await ws.recv(decode=False)
+                    raw = await ws.recv()
                     now = time.time()
                     found = EVENT_HEAD.findall(raw)
                     if found:
@@ -127,6 +133,8 @@ class Follower:
                     if frame.get("type") in ("end", "error"):
                         self.ended = frame["type"] == "end"
                         break
+        finally:
+            await ws.close()
 
     def digest(self) -> None:
         """Seqs in arrival order and each event's delay (all, and "live": stored after
@@ -367,6 +375,9 @@ async def main() -> None:
     key = f"{key}_{sizes['clients']}x{sizes['agents']}" if custom else key
     key = f"{key}_no_compression" if ns.compression == "none" else key
     key = f"{key}_speed{ns.speed:g}" if ns.speed != 0.2 else key
+    # PYTHONMALLOC=malloc in this environment reaches Ray's workers, the gateway included
+    allocator = os.environ.get("PYTHONMALLOC", "pymalloc")
+    key = f"{key}_{allocator}" if allocator != "pymalloc" else key
     fds = raise_fd_limit(sockets)
     # ~2.5 descriptors per HAProxy connection (both sides, splice pipes for a quarter).
     haproxy_maxconn = min(sockets + 1000, (fds["soft"] - 1000) * 2 // 5)
@@ -397,6 +408,7 @@ async def main() -> None:
         "haproxy_maxconn": haproxy_maxconn,
         "client_compression": ns.compression,
         "simulated_speed": ns.speed,
+        "python_allocator": allocator,
     }
     try:
         async with httpx.AsyncClient(timeout=10) as http:
@@ -406,6 +418,15 @@ async def main() -> None:
                         break
                 await asyncio.sleep(1)
         if not ns.skip_fanout:
+            # One small covenant first: the Ray workers that run chunks start and import
+            # on their first one, and a server that has run anything at all has done that.
+            async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+                r = await http.post(
+                    "/api/orchestrate/parallel?wait=true",
+                    json={"query": "Warm up.", "agents": 20},
+                )
+                r.raise_for_status()
+                result["warmup_covenant"] = {"agents": 20, "http_status": r.status_code}
             print("fan-out ...", flush=True)
             result["fanout"] = await fanout(
                 base, ns.ingress, sizes["clients"], sizes["agents"], proc.pid
