@@ -117,7 +117,8 @@ class ShardWaits:
             self._scheduled = True
             loop.call_soon(self._start_poll)
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await asyncio.shield(fut)
         finally:
             self._drop(covenant_id, fut)
 

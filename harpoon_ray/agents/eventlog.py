@@ -230,7 +230,8 @@ class EventLog:
             return
         self._urgent.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._urgent.wait(), left)
+            async with asyncio.timeout(left):
+                await self._urgent.wait()
 
     async def _write(self, batch: WriteBatch) -> BaseException | None:
         for attempt in range(_WRITE_ATTEMPTS):
@@ -302,7 +303,8 @@ class EventLog:
         self._urgent.set()
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await changed.wait()
         finally:
             self._followers -= 1
         return await self.read(covenant_id, after, limit)

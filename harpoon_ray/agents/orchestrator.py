@@ -179,8 +179,8 @@ class Orchestrator:
         """Before waiters wake, so a follow-up sees the answer in the conversation; bounded,
         because a mediator that is down catches up on its next read instead."""
         try:
-            notice = self._notice_batcher(cov).call(wire.pack(cov))
-            await asyncio.wait_for(notice, MEDIATOR_NOTICE_S)
+            async with asyncio.timeout(MEDIATOR_NOTICE_S):
+                await self._notice_batcher(cov).call(wire.pack(cov))
         except Exception as exc:  # a dead or slow mediator must not fail the covenant
             log.warning("could not tell the mediator about %s: %s", cov.id, exc)
 
@@ -301,7 +301,8 @@ class Orchestrator:
         if not cov.status.terminal or covenant_id in self._runs:
             done = self._finished.setdefault(covenant_id, asyncio.Event())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await done.wait()
             cov = await self._covenant(covenant_id)
         return wire.pack(cov)
 

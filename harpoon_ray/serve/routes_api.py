@@ -188,9 +188,8 @@ async def _covenant_metrics(
     """Finished covenants of the tenant, by pattern: the agents layer's side of the costs."""
     try:
         client = await ctx.client()
-        recent = await asyncio.wait_for(
-            client.list_covenants(tenant_id, None, COVENANTS_FOR_METRICS), HEALTH_PROBE_S
-        )
+        async with asyncio.timeout(HEALTH_PROBE_S):
+            recent = await client.list_covenants(tenant_id, None, COVENANTS_FOR_METRICS)
     except Exception as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     window = MetricsWindow()
@@ -212,7 +211,8 @@ async def _agents_status(ctx: GatewayContext) -> dict[str, Any]:
 async def _probe(awaitable: Any) -> dict[str, Any]:
     """Health parts answer within HEALTH_PROBE_S or say why not; health itself never fails."""
     try:
-        value = await asyncio.wait_for(awaitable, HEALTH_PROBE_S)
+        async with asyncio.timeout(HEALTH_PROBE_S):
+            value = await awaitable
     except TimeoutError:
         return {"ok": False, "error": f"no answer within {HEALTH_PROBE_S}s"}
     except Exception as exc:
