@@ -2,21 +2,20 @@
 
 Today every caller is tenant `local`; when HARPOON_API_KEY is set, every API route and
 WebSocket needs `Authorization: Bearer <key>` (a browser's WebSocket cannot set headers,
-so sockets may pass `?token=<key>` instead). Multi-tenancy proper will map keys to tenants
-here, and nowhere else.
+so sockets may pass `?token=<key>` instead; a refused socket is told why in an `error`
+frame and closed with 1008). Multi-tenancy proper will map keys to tenants here, and
+nowhere else.
 """
 
 from __future__ import annotations
 
 import hmac
 
-from fastapi import WebSocketException
 from starlette.requests import HTTPConnection
 
-from .errors import Unauthorized
+from .errors import SocketUnauthorized, Unauthorized
 
 DEFAULT_TENANT = "local"
-WS_POLICY_VIOLATION = 1008
 
 
 class TenantResolver:
@@ -39,7 +38,7 @@ class TenantResolver:
             else "the bearer token does not match HARPOON_API_KEY"
         )
         if conn.scope["type"] == "websocket":
-            raise WebSocketException(code=WS_POLICY_VIOLATION, reason=message)
+            raise SocketUnauthorized(message + " (or `?token=` on a socket)", param="token")
         raise Unauthorized(message, param="authorization")
 
 

@@ -11,10 +11,11 @@ OpenAI's at once, so `/v1` clients (the `openai` SDK) parse it as they would Ope
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -42,6 +43,14 @@ class Unauthorized(UserError):
 
     http_status = 401
     error_type = "authentication_error"
+
+
+class SocketUnauthorized(Unauthorized):
+    """`Unauthorized` on a WebSocket: the socket is accepted, told why in an `error`
+    frame, then closed with 1008 (policy violation). Refused at the handshake instead, a
+    browser would see only close code 1006, with no reason."""
+
+    close_code = 1008
 
 
 class PayloadTooLarge(UserError):
@@ -117,7 +126,14 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=exc.headers,
         )
 
+    async def on_socket_refused(ws: WebSocket, exc: Exception) -> None:
+        assert isinstance(exc, SocketUnauthorized)
+        await ws.accept()
+        await ws.send_text(json.dumps({"type": "error", "error": exc.to_dict()}))
+        await ws.close(exc.close_code, exc.message[:120])
+
     app.add_exception_handler(HarpoonError, on_harpoon)
+    app.add_exception_handler(SocketUnauthorized, on_socket_refused)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
 

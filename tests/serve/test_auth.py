@@ -1,9 +1,14 @@
-"""With HARPOON_API_KEY set, every API route needs the matching bearer token."""
+"""With HARPOON_API_KEY set, every API route and socket needs the matching bearer token."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 pytestmark = pytest.mark.serve
 
@@ -36,3 +41,26 @@ def test_matching_token_is_let_through(locked_app: str, api_key: str) -> None:
     r = httpx.get(locked_app + "/api/models", headers=headers, timeout=30)
     assert r.status_code == 200
     assert r.json()["models"]
+
+
+async def test_a_socket_without_the_key_is_told_why_then_closed_1008(locked_app: str) -> None:
+    """A socket without `?token=` gets an `error` frame naming the token, then close 1008
+    (a browser can read both; a refusal at the handshake would reach it as 1006)."""
+    url = locked_app.replace("http://", "ws://", 1) + "/api/agents/mediator/ann/ws"
+    async with connect(url) as ws:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 30)
+    assert frame["type"] == "error"
+    assert frame["error"]["type"] == "authentication_error"
+    assert frame["error"]["param"] == "token"
+    assert "?token=" in frame["error"]["message"]
+    assert closed.value.rcvd.code == 1008
+
+
+async def test_a_socket_with_the_key_in_its_query_is_served(locked_app: str, api_key: str) -> None:
+    """`?token=<key>` lets a socket through: a ping gets its pong."""
+    url = locked_app.replace("http://", "ws://", 1) + f"/api/agents/mediator/ann/ws?token={api_key}"
+    async with connect(url) as ws:
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] == "pong"
