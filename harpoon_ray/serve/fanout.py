@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
@@ -34,6 +34,10 @@ MAX_BATCH_EVENTS = 1000  # at most this many events in one frame
 # One long-poll answer: a burst (a chunk of agents reporting at once) in one round trip,
 # not one per 1,000 events; each such trip cost ~18 ms under a 1,000-agent covenant.
 FOLLOW_PAGE = 10_000
+# Logs of ended covenants kept as their chunks, for sockets that come after the end (a
+# crowd reloading a finished run): without it each one started a feed of its own and the
+# shard and the gateway read and encoded the whole log again for every socket.
+ENDED_KEEP_EVENTS = 100_000
 FOLLOW_RETRY_S = (0.05, 0.2, 0.5, 1.0, 2.0)
 
 
@@ -110,6 +114,20 @@ class Subscription:
         self._queued = 0
         self._waiter: asyncio.Future[None] | None = None
         self._replayed = after >= replay_until
+
+    @classmethod
+    def of_ended_log(
+        cls, covenant_id: str, after: int, log: list[Chunk], limit: int, source: EventSource
+    ) -> Subscription:
+        """A subscription to a covenant whose whole log is at hand: its chunks (shared,
+        not copied) after `after` are queued at once and it ends after them."""
+        sub = cls(covenant_id, after, after, limit, source)
+        for chunk in log:
+            if chunk.last > after:
+                sub._chunks.append(chunk)
+                sub._queued += len(chunk)
+        sub.ended = True
+        return sub
 
     @property
     def queued(self) -> int:
@@ -223,6 +241,10 @@ class _Feed:
         self.flush_scheduled = False
         self.task: asyncio.Task[None] | None = None
         self.ended = False
+        self.complete = False  # the log's last word came in
+        # every chunk since seq 1, while that is what this feed saw and it stays small
+        self.log: list[Chunk] | None = [] if after == 0 else None
+        self.logged = 0
 
 
 class CovenantFanout:
@@ -232,6 +254,8 @@ class CovenantFanout:
         self.source = source
         self.queue_events = queue_events
         self._feeds: dict[str, _Feed] = {}
+        self._ended: OrderedDict[str, list[Chunk]] = OrderedDict()
+        self._ended_events = 0
         self.feeds_started = 0
         self.subscriptions = 0
         self.chunks_sent = 0
@@ -249,6 +273,13 @@ class CovenantFanout:
     def subscribe(self, covenant_id: str, after: int = 0) -> Subscription:
         """Join (or start) the covenant's feed from `after`; no await, so no race."""
         feed = self._feeds.get(covenant_id)
+        ended = self._ended.get(covenant_id) if feed is None else None
+        if ended is not None:
+            self._ended.move_to_end(covenant_id)
+            self.subscriptions += 1
+            return Subscription.of_ended_log(
+                covenant_id, after, ended, self.queue_events, self.source
+            )
         if feed is None:
             feed = _Feed(covenant_id, after)
             self._feeds[covenant_id] = feed
@@ -272,6 +303,8 @@ class CovenantFanout:
     async def aclose(self) -> None:
         tasks = [f.task for f in self._feeds.values() if f.task is not None]
         self._feeds.clear()
+        self._ended.clear()
+        self._ended_events = 0
         for t in tasks:
             t.cancel()
         for t in tasks:
@@ -298,6 +331,7 @@ class CovenantFanout:
                             # Runs once this turn's events (a long-poll page) are all in.
                             feed.flush_scheduled = True
                             loop.call_soon(self._flush, feed)
+                    feed.complete = True
                     break
                 except asyncio.CancelledError:
                     raise
@@ -310,10 +344,22 @@ class CovenantFanout:
         finally:
             self._flush(feed)
             feed.ended = True
+            if feed.complete and feed.log:
+                self._keep_ended(feed.covenant_id, feed.log, feed.logged)
             for sub in feed.subscribers:
                 sub.end()
             if self._feeds.get(feed.covenant_id) is feed:
                 del self._feeds[feed.covenant_id]
+
+    def _keep_ended(self, covenant_id: str, log: list[Chunk], events: int) -> None:
+        old = self._ended.pop(covenant_id, None)
+        if old is not None:
+            self._ended_events -= sum(len(c) for c in old)
+        self._ended[covenant_id] = log
+        self._ended_events += events
+        while self._ended_events > ENDED_KEEP_EVENTS and self._ended:
+            _, old = self._ended.popitem(last=False)
+            self._ended_events -= sum(len(c) for c in old)
 
     def _flush(self, feed: _Feed) -> None:
         feed.flush_scheduled = False
@@ -323,6 +369,11 @@ class CovenantFanout:
         for start in range(0, len(pending), MAX_BATCH_EVENTS):
             chunk = Chunk(pending[start : start + MAX_BATCH_EVENTS])
             self.chunks_sent += 1
+            if feed.log is not None:
+                feed.log.append(chunk)
+                feed.logged += len(chunk)
+                if feed.logged > ENDED_KEEP_EVENTS:
+                    feed.log = None  # too big to keep: late sockets read the store
             for sub in list(feed.subscribers):
                 if not sub.offer(chunk):
                     # Nothing is taken out of its queue: what it holds is contiguous, it

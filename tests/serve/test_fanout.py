@@ -29,6 +29,7 @@ class MemoryLog:
         self.log: list[Event] = []
         self.closed = False
         self.follow_limits: list[int] = []
+        self.reads = 0
         self._changed = asyncio.Event()
 
     def append(self, count: int = 1, *, close: bool = False) -> None:
@@ -41,6 +42,7 @@ class MemoryLog:
         self._changed.set()
 
     async def events(self, covenant_id: str, after: int = 0, limit: int = 1000) -> list[Event]:
+        self.reads += 1
         return self.log[after : after + limit]
 
     async def follow_texts(
@@ -103,6 +105,26 @@ async def test_a_burst_comes_in_one_poll_and_goes_out_in_frames_of_at_most_1000(
     assert log.follow_limits == [FOLLOW_PAGE]
     assert [len(seqs(f)) for f in frames] == [MAX_BATCH_EVENTS, MAX_BATCH_EVENTS, 500]
     assert [q for f in frames for q in seqs(f)] == list(range(1, 2501))
+    await fanout.aclose()
+
+
+async def test_sockets_coming_after_the_end_get_the_log_from_memory() -> None:
+    """Once a feed has seen a covenant to its end, later subscribers get the whole log (or
+    the rest after their seq) in order from the kept chunks: no new follow, no read."""
+    log = MemoryLog()
+    fanout = CovenantFanout(log)
+    first = fanout.subscribe(CID)
+    await settle()
+    log.append(1500, close=True)
+    await drain(first)
+    fanout.unsubscribe(first)
+    await settle()
+    late = [fanout.subscribe(CID) for _ in range(3)]
+    resumed = fanout.subscribe(CID, after=1200)
+    got = [[q for f in await drain(s) for q in seqs(f)] for s in late]
+    assert got == [list(range(1, 1501))] * 3
+    assert [q for f in await drain(resumed) for q in seqs(f)] == list(range(1201, 1501))
+    assert len(log.follow_limits) == 1 and log.reads == 0
     await fanout.aclose()
 
 
