@@ -45,8 +45,9 @@ RESULTS = ROOT / "benchmarks" / "results" / "ws.json"
 FULL = {"clients": 1000, "agents": 1000, "idle": 10_000}
 QUICK = {"clients": 100, "agents": 100, "idle": 1000}
 FOLLOW_CAP_S = 240.0
-# "deflate" offers permessage-deflate as browsers do (uvicorn accepts it: Serve passes no
-# ws option); None offers nothing, so the gateway keeps no zlib state per socket.
+# "deflate" offers permessage-deflate as browsers do (the gateway agrees when
+# HARPOON_WS_COMPRESSION is on, without context takeover: see ws_protocol.py); None
+# offers nothing.
 COMPRESSION: list[str | None] = ["deflate"]
 
 
@@ -100,7 +101,7 @@ class Follower:
     """One client: a mediator socket opened before the covenant exists, then told to
     follow it from seq 0. A bare client (`raw_ws.py`), so that 1,000 of them on the same
     2 cores cost less than the gateway they measure; offering deflate (`--compression
-    deflate`, as browsers do) it also checks that the gateway declines it.
+    deflate`, as browsers do) it reads compressed messages when the gateway agrees.
 
     During the run it only stamps each frame's arrival and keeps the frame (2.5 MB per
     client at 1,000 agents: memory is cheaper here than CPU); finding each event's seq and
@@ -109,7 +110,11 @@ class Follower:
     as it can."""
 
     def __init__(self) -> None:
-        self.frames: list[tuple[float, bytes]] = []
+        self.frames: list[tuple[float, bytes, bool]] = []
+        self.ws: RawSocket | None = None
+        self.deflate: dict | None = None
+        self.wire_bytes = 0
+        self.message_bytes = 0
         self.seqs = array("l")
         self.delays_ms = array("d")
         self.live_delays_ms = array("d")
@@ -119,15 +124,18 @@ class Follower:
         ws = await asyncio.wait_for(
             RawSocket.connect(url, offer_deflate=COMPRESSION[0] == "deflate"), 120
         )
+        self.ws, self.deflate = ws, ws.deflate
         try:
             opened.append(time.time())
             await ws.send_text(json.dumps({"type": "follow", "covenant_id": await cid, "after": 0}))
             with contextlib.suppress(Closed):
                 while True:
-                    raw = await ws.recv()
+                    raw, compressed = await ws.recv_raw()
                     now = time.time()
-                    if raw.startswith((b"[", b'{"seq":')):  # events: looked at after the run
-                        self.frames.append((now, raw))
+                    if compressed or raw.startswith((b"[", b'{"seq":')):
+                        # events (the server compresses only long messages): inflated and
+                        # looked at after the run, as a client on its own machine would
+                        self.frames.append((now, raw, compressed))
                         continue
                     frame = json.loads(raw)
                     if frame.get("type") in ("end", "error"):
@@ -140,7 +148,14 @@ class Follower:
         """Seqs in arrival order and each event's delay (all, and "live": stored after
         this client's first frame, when the server had surely subscribed it)."""
         subscribed_at = self.frames[0][0] if self.frames else 0.0
-        for now, raw in self.frames:
+        for now, wire, compressed in self.frames:
+            raw = self.ws.inflate(wire) if compressed and self.ws else wire
+            self.wire_bytes += len(wire)
+            self.message_bytes += len(raw)
+            if compressed and not raw.startswith((b"[", b'{"seq":')):
+                frame = json.loads(raw)  # a long control frame, compressed
+                self.ended = self.ended or frame.get("type") == "end"
+                continue
             found = EVENT_HEAD.findall(raw)
             if not found:  # not an event frame after all: the order check will tell
                 continue
@@ -233,6 +248,11 @@ async def fanout(base: str, ingress: str, clients: int, agents: int, root_pid: i
         "delay_ms_live": {"p50": pct(live, 50), "p99": pct(live, 99), "events": len(live)},
         "delay_ms_to_first_client": {"p50": pct(to_first, 50), "p99": pct(to_first, 99)},
         "first_to_last_client_ms": {"p50": pct(spread, 50), "p99": pct(spread, 99)},
+        "negotiated_deflate": followers[0].deflate if followers else None,
+        "mb_per_client": {
+            "on_the_wire": round(sum(f.wire_bytes for f in followers) / 1e6 / max(1, clients), 2),
+            "inflated": round(sum(f.message_bytes for f in followers) / 1e6 / max(1, clients), 2),
+        },
         "run_s": round(run_s, 2),
         "cpu_s_during_run": cpu,
         "gateway_rss_mb_before": before,
@@ -357,7 +377,18 @@ async def main() -> None:
     ap.add_argument("--ingress", default="haproxy")
     ap.add_argument("--skip-fanout", action="store_true", help="only the idle connections")
     ap.add_argument("--skip-idle", action="store_true", help="only the fan-out")
-    ap.add_argument("--compression", choices=["deflate", "none"], default="deflate")
+    ap.add_argument(
+        "--compression",
+        choices=["deflate", "none"],
+        default="deflate",
+        help="what the clients offer (deflate: as browsers do)",
+    )
+    ap.add_argument(
+        "--server-compression",
+        choices=["on", "off", "default"],
+        default="default",
+        help="HARPOON_WS_COMPRESSION for the gateway (default: the setting's default)",
+    )
     ap.add_argument("--clients", type=int, help="override the fan-out's client count")
     ap.add_argument("--agents", type=int, help="override the covenant's agent count")
     ap.add_argument(
@@ -377,6 +408,8 @@ async def main() -> None:
     key = "quick_run" if ns.quick else "full_run"
     key = f"{key}_{sizes['clients']}x{sizes['agents']}" if custom else key
     key = f"{key}_no_compression" if ns.compression == "none" else key
+    if ns.server_compression != "default":
+        key = f"{key}_server_deflate_{ns.server_compression}"
     key = f"{key}_speed{ns.speed:g}" if ns.speed != 0.2 else key
     # PYTHONMALLOC=malloc in this environment reaches Ray's workers, the gateway included
     allocator = os.environ.get("PYTHONMALLOC", "pymalloc")
@@ -392,6 +425,11 @@ async def main() -> None:
         "HARPOON_DATA_DIR": f"{tmp}/data",
         "HARPOON_SIMULATED_SPEED": str(ns.speed),
         "HARPOON_WS_HEARTBEAT_S": "30",
+        **(
+            {"HARPOON_WS_COMPRESSION": "1" if ns.server_compression == "on" else "0"}
+            if ns.server_compression != "default"
+            else {}
+        ),
         # HAProxy admits 4,096 connections by default and refuses to start when the fd
         # limit cannot hold 2 per connection; read when Ray starts.
         "RAY_SERVE_HAPROXY_MAXCONN": str(haproxy_maxconn),
@@ -410,6 +448,7 @@ async def main() -> None:
         "fd_limit": fds,
         "haproxy_maxconn": haproxy_maxconn,
         "client_compression": ns.compression,
+        "server_compression": ns.server_compression,
         "simulated_speed": ns.speed,
         "python_allocator": allocator,
     }

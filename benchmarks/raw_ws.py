@@ -7,6 +7,9 @@ CPU than the gateway spends sending it, on the same 2 cores. This one reads a fr
 header and then its payload in one `readexactly`, and hands the payload over as bytes.
 Enough of the protocol for a reader of server frames: unmasked data frames (text and
 binary, with continuations), ping (answered), close; the frames it sends are masked.
+It may offer permessage-deflate as browsers do; compressed messages are handed over as
+received, flagged, and `inflate()` decodes them when the caller chooses (a load test
+does it after the run).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import base64
 import os
 import struct
+import zlib
 from urllib.parse import urlsplit
 
 OP_CONT, OP_TEXT, OP_BIN, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
@@ -27,15 +31,24 @@ class Closed(Exception):
 class RawSocket:
     """One client connection; `recv()` gives each data message's payload as bytes."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        deflate: dict[str, str | None] | None = None,
+    ) -> None:
         self.reader = reader
         self.writer = writer
+        self.deflate = deflate  # the server's permessage-deflate parameters, if agreed
+        bits = int((deflate or {}).get("server_max_window_bits") or 15)
+        self._window_bits = bits
+        self._fresh_each_message = deflate is not None and "server_no_context_takeover" in deflate
+        self._inflater = zlib.decompressobj(-bits)
 
     @classmethod
     async def connect(cls, url: str, *, offer_deflate: bool = False) -> RawSocket:
-        """Open and upgrade; raises if the server answers anything but 101, or accepts an
-        extension this client cannot decode (deflate may be offered, as browsers do, to
-        check that the server declines it)."""
+        """Open and upgrade; raises if the server answers anything but 101, or agrees to
+        an extension other than the permessage-deflate this client may offer."""
         parts = urlsplit(url)
         reader, writer = await asyncio.open_connection(
             parts.hostname, parts.port or 80, limit=2**22
@@ -57,14 +70,39 @@ class RawSocket:
         if not head.startswith("http/1.1 101"):
             writer.close()
             raise ConnectionError(f"upgrade refused: {head.splitlines()[0]}")
-        if "sec-websocket-extensions" in head:
-            writer.close()
-            raise ConnectionError("the server negotiated an extension this client cannot decode")
-        return cls(reader, writer)
+        deflate = None
+        for line in head.splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() != "sec-websocket-extensions":
+                continue
+            params = [p.strip() for p in value.split(";")]
+            if not offer_deflate or params[0] != "permessage-deflate" or deflate is not None:
+                writer.close()
+                raise ConnectionError(f"the server agreed to an extension not offered: {value}")
+            deflate = {}
+            for param in params[1:]:
+                key, _, val = param.partition("=")
+                deflate[key.strip()] = val.strip().strip('"') or None
+        return cls(reader, writer, deflate)
 
     async def recv(self) -> bytes:
-        """The next data message; raises Closed at the server's close or EOF."""
+        """The next data message, inflated; raises Closed at the server's close or EOF."""
+        payload, compressed = await self.recv_raw()
+        return self.inflate(payload) if compressed else payload
+
+    def inflate(self, payload: bytes) -> bytes:
+        """A compressed message's payload decoded. Messages that share the server's
+        context must be inflated in the order they came."""
+        if self._fresh_each_message:
+            inflater = zlib.decompressobj(-self._window_bits)
+        else:
+            inflater = self._inflater
+        return inflater.decompress(payload + b"\x00\x00\xff\xff")
+
+    async def recv_raw(self) -> tuple[bytes, bool]:
+        """The next data message as received, and whether it is compressed (RSV1)."""
         parts: list[bytes] = []
+        compressed = False
         while True:
             try:
                 b0, b1 = await self.reader.readexactly(2)
@@ -85,9 +123,11 @@ class RawSocket:
                 continue
             if op == OP_PONG:
                 continue
+            if not parts:
+                compressed = bool(b0 & 0x40)  # RSV1, set on a message's first frame
             parts.append(payload)
             if b0 & 0x80:  # FIN
-                return parts[0] if len(parts) == 1 else b"".join(parts)
+                return (parts[0] if len(parts) == 1 else b"".join(parts)), compressed
 
     async def send_text(self, text: str) -> None:
         self.writer.write(_frame(OP_TEXT, text.encode()))

@@ -10,8 +10,10 @@ slow reader costs fewer frames, not more.
 
 Resume without gap or duplicate: a subscriber joining with `after=A` while the feed has
 already seen up to `L` is registered first (so it misses nothing from `L+1` on), then
-reads `A+1..L` from the log; it yields every seq once, in order, because it skips
-anything at or below the last seq it yielded. A subscriber whose queue would pass
+gets `A+1..L`: from the chunks the feed kept when it has followed the covenant from seq 1
+(the same messages, already built), else from the store. It yields every seq once, in
+order, because it skips anything at or below the last seq it yielded. A crowd joining a
+running covenant thus costs the store nothing and the gateway no encoding per socket. A subscriber whose queue would pass
 `limit` events (a consumer slower than the covenant) is dropped and told why, never
 buffered without bound.
 """
@@ -26,11 +28,16 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from ..schemas import Event
+from .ws_frames import PreparedText
 
 log = logging.getLogger("harpoon.serve.fanout")
 
 REPLAY_PAGE = 1000
 MAX_BATCH_EVENTS = 1000  # at most this many events in one frame
+# A reader behind by several chunks gets the small ones joined in one frame (fewer sends)
+# up to this many characters; a bigger chunk goes as its own shared frame, so a lagging
+# socket never costs an encoding, and a compression, of its own for it.
+JOIN_CHARS = 32_768
 # One long-poll answer: a burst (a chunk of agents reporting at once) in one round trip,
 # not one per 1,000 events; each such trip cost ~18 ms under a 1,000-agent covenant.
 FOLLOW_PAGE = 10_000
@@ -56,15 +63,22 @@ class SlowConsumer(Exception):
 
 
 class Chunk:
-    """Consecutive events encoded once: `text` is the frame every in-step socket sends."""
+    """Consecutive events encoded once: `message` is what every in-step socket sends,
+    its frames built once for all of them (ws_frames)."""
 
-    __slots__ = ("body", "parts", "seqs", "text")
+    __slots__ = ("body", "message", "parts", "seqs", "size")
 
     def __init__(self, events: Sequence[tuple[int, str]]) -> None:
         self.seqs = [seq for seq, _ in events]
         self.parts = [text for _, text in events]
         self.body = ",".join(self.parts)
-        self.text = self.parts[0] if len(self.parts) == 1 else f"[{self.body}]"
+        self.size = len(self.body)
+        text = self.parts[0] if len(self.parts) == 1 else f"[{self.body}]"
+        self.message = PreparedText(text, shared=True)
+
+    @property
+    def text(self) -> str:
+        return self.message.text
 
     @property
     def first(self) -> int:
@@ -84,9 +98,10 @@ def frame_text(parts: list[str]) -> str:
 
 
 class Subscription:
-    """One socket's view of one covenant: `next()` gives (last seq, frame text) in order."""
+    """One socket's view of one covenant: `next()` gives (last seq, message) in order."""
 
     __slots__ = (
+        "_backlog",
         "_chunks",
         "_queued",
         "_replayed",
@@ -112,6 +127,7 @@ class Subscription:
         self.ended = False
         self._chunks: deque[Chunk] = deque()
         self._queued = 0
+        self._backlog = 0  # chunks at the head of the queue from a kept log, not counted
         self._waiter: asyncio.Future[None] | None = None
         self._replayed = after >= replay_until
 
@@ -122,21 +138,27 @@ class Subscription:
         """A subscription to a covenant whose whole log is at hand: its chunks (shared,
         not copied) after `after` are queued at once and it ends after them."""
         sub = cls(covenant_id, after, after, limit, source)
-        for chunk in log:
-            if chunk.last > after:
-                sub._chunks.append(chunk)
-                sub._queued += len(chunk)
+        sub.preload(log)
         sub.ended = True
         return sub
+
+    def preload(self, log: Sequence[Chunk]) -> None:
+        """Queue a kept log's chunks after `after`, shared, ahead of anything offered.
+        They do not count against `limit`: they cost no memory of this subscriber's, and
+        a socket that joins late is behind by what it joined after, not slow."""
+        for chunk in log:
+            if chunk.last > self.after:
+                self._chunks.append(chunk)
+                self._backlog += 1
 
     @property
     def queued(self) -> int:
         """Events waiting in this subscriber's queue."""
         return self._queued
 
-    async def next(self) -> tuple[int, str] | None:
+    async def next(self) -> tuple[int, PreparedText] | None:
         """The next frame: every event after the last one given, up to MAX_BATCH_EVENTS,
-        as (seq of its last event, text). None once the covenant's log has ended.
+        as (seq of its last event, message). None once the covenant's log has ended.
 
         Raises SlowConsumer when this subscriber was dropped, after what it holds."""
         while True:
@@ -186,36 +208,46 @@ class Subscription:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    def _take(self) -> tuple[int, str] | None:
-        """Drain queued chunks into one frame; a lone in-step chunk goes out as encoded."""
-        first = self._chunks[0]
-        if len(self._chunks) == 1 and first.first > self.after:
-            self._chunks.popleft()
-            self._queued -= len(first)
-            self.after = first.last
-            return first.last, first.text
+    def _take(self) -> tuple[int, PreparedText] | None:
+        """The next frame from the queue: a chunk as its shared message when it can go
+        whole (in step, or big), else small chunks joined, up to JOIN_CHARS."""
         parts: list[str] = []
-        count = 0
+        count = size = 0
+        whole: Chunk | None = None  # the only chunk taken, if taken whole
         while self._chunks:
             chunk = self._chunks[0]
-            if count and count + len(chunk) > MAX_BATCH_EVENTS:
+            fresh = chunk.first > self.after
+            if parts and (
+                not fresh or count + len(chunk) > MAX_BATCH_EVENTS or size + chunk.size > JOIN_CHARS
+            ):
                 break
             self._chunks.popleft()
-            self._queued -= len(chunk)
-            if chunk.first > self.after:
+            if self._backlog:
+                self._backlog -= 1
+            else:
+                self._queued -= len(chunk)
+            if fresh:
+                whole = chunk if not parts else None
                 parts.append(chunk.body)
                 count += len(chunk)
+                size += chunk.size
             else:  # overlaps the replay: keep only what is new
+                whole = None
                 for seq, text in zip(chunk.seqs, chunk.parts, strict=True):
                     if seq > self.after:
                         parts.append(text)
                         count += 1
+                        size += len(text)
             self.after = max(self.after, chunk.last)
+            if whole is not None and chunk.size >= JOIN_CHARS:
+                break
         if not count:
             return None
-        return self.after, parts[0] if count == 1 else "[" + ",".join(parts) + "]"
+        if whole is not None:
+            return self.after, whole.message
+        return self.after, PreparedText(parts[0] if count == 1 else "[" + ",".join(parts) + "]")
 
-    async def _replay_page(self) -> tuple[int, str] | None:
+    async def _replay_page(self) -> tuple[int, PreparedText] | None:
         """(after, replay_until] from the log, one page (one frame) at a time."""
         page = await self.source.events(
             self.covenant_id,
@@ -229,7 +261,7 @@ class Subscription:
         self.after = page[-1].seq
         if self.after >= self.replay_until:
             self._replayed = True
-        return self.after, frame_text([e.model_dump_json() for e in page])
+        return self.after, PreparedText(frame_text([e.model_dump_json() for e in page]))
 
 
 class _Feed:
@@ -242,7 +274,8 @@ class _Feed:
         self.task: asyncio.Task[None] | None = None
         self.ended = False
         self.complete = False  # the log's last word came in
-        # every chunk since seq 1, while that is what this feed saw and it stays small
+        # every chunk since seq 1, while that is what this feed saw and it stays small:
+        # what joiners catch up from, and late sockets once the covenant has ended
         self.log: list[Chunk] | None = [] if after == 0 else None
         self.logged = 0
 
@@ -286,7 +319,13 @@ class CovenantFanout:
             feed.task = asyncio.create_task(self._run(feed), name=f"feed-{covenant_id}")
             self.feeds_started += 1
         self.subscriptions += 1
-        sub = Subscription(covenant_id, after, feed.last_seq, self.queue_events, self.source)
+        if feed.log is not None:
+            # The feed holds every chunk since seq 1: the joiner takes what it missed from
+            # there (shared frames), and the feed's pending page when it is flushed.
+            sub = Subscription(covenant_id, after, after, self.queue_events, self.source)
+            sub.preload(feed.log)
+        else:
+            sub = Subscription(covenant_id, after, feed.last_seq, self.queue_events, self.source)
         feed.subscribers.add(sub)
         return sub
 

@@ -33,6 +33,8 @@ from ..schemas import QueryRequest
 from .auth import TenantResolver
 from .context import GatewayContext
 from .fanout import SlowConsumer, Subscription
+from .ws_frames import PreparedText
+from .ws_protocol import MESSAGE_KEY, SCOPE_EXTENSION
 
 log = logging.getLogger("harpoon.serve.ws")
 
@@ -133,13 +135,15 @@ _libc: ctypes.CDLL | bool | None = None
 
 class Connection:
     """One socket: serialised sends and the subscriptions it pumps (a task per followed
-    covenant; an idle socket has none)."""
+    covenant; an idle socket has none). Where the server takes prepared frames (the
+    replica's own uvicorn, ws_protocol) a message goes with its frame built once."""
 
-    __slots__ = ("_pumps", "_send_lock", "closed", "ctx", "last_sent", "ws")
+    __slots__ = ("_pumps", "_send_lock", "closed", "ctx", "last_sent", "prepared", "ws")
 
     def __init__(self, ws: WebSocket, ctx: GatewayContext) -> None:
         self.ws = ws
         self.ctx = ctx
+        self.prepared = SCOPE_EXTENSION in (ws.scope.get("extensions") or {})
         self._send_lock = asyncio.Lock()
         self._pumps: dict[str, asyncio.Task[None]] | None = None
         self.closed = False
@@ -149,9 +153,15 @@ class Connection:
     def sending(self) -> bool:
         return self._send_lock.locked()
 
-    async def send_text(self, text: str) -> None:
+    async def send_text(self, text: str | PreparedText) -> None:
+        # Even a one-off frame goes prepared: a short one (a heartbeat) is then never
+        # deflated, and a long one is deflated by one fresh compressor, as any would be.
+        prepared = text if isinstance(text, PreparedText) else PreparedText(text)
+        message: dict[str, Any] = {"type": "websocket.send", "text": prepared.text}
+        if self.prepared:
+            message[MESSAGE_KEY] = prepared
         async with self._send_lock:
-            await self.ws.send_text(text)
+            await self.ws.send(message)
         self.last_sent = time.monotonic()
 
     async def send(self, frame: dict[str, Any]) -> None:

@@ -12,11 +12,13 @@ import pytest
 from harpoon_ray.schemas import Event, EventType
 from harpoon_ray.serve.fanout import (
     FOLLOW_PAGE,
+    JOIN_CHARS,
     MAX_BATCH_EVENTS,
     CovenantFanout,
     SlowConsumer,
     Subscription,
 )
+from harpoon_ray.serve.ws_frames import PreparedText
 
 CID = "cov_fanouttest0001"
 
@@ -60,12 +62,12 @@ class MemoryLog:
             await self._changed.wait()
 
 
-def seqs(text: str) -> list[int]:
-    frame = json.loads(text)
+def seqs(message: PreparedText) -> list[int]:
+    frame = json.loads(message.text)
     return [e["seq"] for e in (frame if isinstance(frame, list) else [frame])]
 
 
-async def drain(sub: Subscription) -> list[str]:
+async def drain(sub: Subscription) -> list[PreparedText]:
     frames = []
     while (item := await asyncio.wait_for(sub.next(), 5)) is not None:
         frames.append(item[1])
@@ -77,9 +79,9 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def test_in_step_subscribers_send_the_very_same_frame_text() -> None:
+async def test_in_step_subscribers_send_the_very_same_prepared_frame() -> None:
     """Events stored together reach every in-step subscriber as one array frame, encoded
-    once: each subscriber gets the identical string object."""
+    once: each subscriber gets the identical message, whose frame bytes are built once."""
     log = MemoryLog()
     fanout = CovenantFanout(log)
     subs = [fanout.subscribe(CID) for _ in range(3)]
@@ -89,6 +91,7 @@ async def test_in_step_subscribers_send_the_very_same_frame_text() -> None:
     got = [await asyncio.wait_for(s.next(), 5) for s in subs]
     assert seqs(got[0][1]) == [1, 2, 3, 4, 5]
     assert all(item[1] is got[0][1] for item in got)
+    assert all(item[1].frame(15) is got[0][1].frame(15) for item in got)
     assert fanout.chunks_sent == 1
     await fanout.aclose()
 
@@ -135,8 +138,8 @@ async def test_a_lone_event_is_sent_as_an_object_not_an_array() -> None:
     sub = fanout.subscribe(CID)
     await settle()
     log.append(1)
-    seq, text = await asyncio.wait_for(sub.next(), 5)
-    assert seq == 1 and json.loads(text)["seq"] == 1
+    seq, message = await asyncio.wait_for(sub.next(), 5)
+    assert seq == 1 and json.loads(message.text)["seq"] == 1
     await fanout.aclose()
 
 
@@ -150,8 +153,27 @@ async def test_a_subscriber_behind_gets_everything_queued_in_one_frame() -> None
         log.append(2)
         await settle()
     assert sub.queued == 6
-    seq, text = await asyncio.wait_for(sub.next(), 5)
-    assert (seq, seqs(text)) == (6, [1, 2, 3, 4, 5, 6])
+    seq, message = await asyncio.wait_for(sub.next(), 5)
+    assert (seq, seqs(message)) == (6, [1, 2, 3, 4, 5, 6])
+    await fanout.aclose()
+
+
+async def test_a_reader_behind_by_big_chunks_sends_the_shared_messages() -> None:
+    """Chunks over JOIN_CHARS queued for a slow reader go out one by one as the very
+    messages an in-step reader got: a lagging socket costs no encoding of its own."""
+    log = MemoryLog()
+    fanout = CovenantFanout(log)
+    fast = fanout.subscribe(CID)
+    slow = fanout.subscribe(CID)
+    await settle()
+    sent = []
+    for _ in range(3):
+        log.append(300)
+        await settle()
+        sent.append((await asyncio.wait_for(fast.next(), 5))[1])
+    assert all(len(m.text) > JOIN_CHARS for m in sent)
+    got = [(await asyncio.wait_for(slow.next(), 5))[1] for _ in range(3)]
+    assert all(g is m for g, m in zip(got, sent, strict=True))
     await fanout.aclose()
 
 
@@ -169,6 +191,37 @@ async def test_joining_mid_covenant_replays_then_goes_live_without_gap_or_duplic
     frames = await drain(late)
     assert [s for f in frames for s in seqs(f)] == list(range(3, 11))
     assert [s for f in await drain(first) for s in seqs(f)] == list(range(1, 11))
+
+
+async def test_a_joiner_of_a_live_feed_catches_up_from_its_chunks_not_the_store() -> None:
+    """A socket joining a covenant whose feed has followed it from seq 1 gets what it
+    missed as the chunks already sent (the same messages), with no read of the log."""
+    log = MemoryLog()
+    fanout = CovenantFanout(log)
+    first = fanout.subscribe(CID)
+    await settle()
+    log.append(300)
+    await settle()
+    sent = (await asyncio.wait_for(first.next(), 5))[1]
+    late = fanout.subscribe(CID)
+    assert (await asyncio.wait_for(late.next(), 5))[1] is sent
+    log.append(2, close=True)
+    assert [s for f in await drain(late) for s in seqs(f)] == [301, 302]
+    assert log.reads == 0
+
+
+async def test_a_feed_that_started_mid_log_replays_joiners_from_the_store() -> None:
+    """A feed started from seq 5 holds no chunks before it: a joiner from seq 2 reads
+    3..5 from the log, then goes live, each seq once."""
+    log = MemoryLog()
+    log.append(5)
+    fanout = CovenantFanout(log)
+    fanout.subscribe(CID, after=5)
+    await settle()
+    joiner = fanout.subscribe(CID, after=2)
+    log.append(2, close=True)
+    assert [s for f in await drain(joiner) for s in seqs(f)] == [3, 4, 5, 6, 7]
+    assert log.reads >= 1
 
 
 async def test_a_joiner_during_an_unflushed_page_gets_no_duplicate() -> None:
@@ -201,8 +254,8 @@ async def test_a_subscriber_past_its_limit_reads_what_it_holds_then_learns_why()
     log.append(2)
     await settle()
     assert fanout.subscribers(CID) == 0 and other.dropped
-    seq, text = await asyncio.wait_for(sub.next(), 5)
-    assert (seq, seqs(text)) == (4, [1, 2, 3, 4])
+    seq, message = await asyncio.wait_for(sub.next(), 5)
+    assert (seq, seqs(message)) == (4, [1, 2, 3, 4])
     with pytest.raises(SlowConsumer, match="after=4"):
         await asyncio.wait_for(sub.next(), 5)
     await fanout.aclose()

@@ -1,26 +1,37 @@
 """The replica's own uvicorn server, built the way Serve builds it, follows
-`Settings.ws_compression` for permessage-deflate."""
+`Settings.ws_compression` for permessage-deflate and writes prepared frames."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import uvicorn
 from websockets.asyncio.client import connect
 
+from harpoon_ray.serve.ws_frames import PreparedText
 from harpoon_ray.serve.ws_options import apply_ws_options
+from harpoon_ray.serve.ws_protocol import MESSAGE_KEY, SCOPE_EXTENSION
 from tests.conftest import free_loopback_port
+
+BIG = json.dumps([{"seq": i, "type": "agent.thought", "text": f"step {i}"} for i in range(2000)])
 
 
 async def _echo_once(scope, receive, send) -> None:
-    """A bare ASGI socket: accept, echo one frame, close."""
+    """A bare ASGI socket: accept, echo one frame, close. Asked for "prepared", it sends
+    a message whose prepared frame (BIG) differs from its text key, to show which the
+    server wrote."""
     assert scope["type"] == "websocket"
     await receive()  # websocket.connect
     await send({"type": "websocket.accept"})
     msg = await receive()
-    await send({"type": "websocket.send", "text": msg.get("text") or ""})
+    text = msg.get("text") or ""
+    if text == "prepared" and SCOPE_EXTENSION in scope["extensions"]:
+        await send({"type": "websocket.send", "text": "unprepared", MESSAGE_KEY: PreparedText(BIG)})
+    else:
+        await send({"type": "websocket.send", "text": text})
     await send({"type": "websocket.close", "code": 1000})
 
 
@@ -68,3 +79,22 @@ async def test_deflate_is_negotiated_when_switched_on(server_url: str) -> None:
         assert [e.name for e in ws.protocol.extensions] == ["permessage-deflate"]
         await ws.send("hello")
         assert await ws.recv() == "hello"
+
+
+@pytest.mark.parametrize("server_url", [False], indirect=True)
+async def test_the_server_writes_a_prepared_frame_as_built(server_url: str) -> None:
+    """A message carrying a prepared frame reaches the client as that frame."""
+    async with connect(server_url, max_size=None) as ws:
+        await ws.send("prepared")
+        assert await ws.recv() == BIG
+
+
+@pytest.mark.parametrize("server_url", [True], indirect=True)
+async def test_deflate_is_negotiated_without_context_takeover_either_way(server_url: str) -> None:
+    """Each message stands alone both ways, so one deflated frame fits every socket and
+    an idle socket keeps no zlib state; the client inflates the prepared frame."""
+    async with connect(server_url, compression="deflate", max_size=None) as ws:
+        (deflate,) = ws.protocol.extensions
+        assert deflate.remote_no_context_takeover and deflate.local_no_context_takeover
+        await ws.send("prepared")
+        assert await ws.recv() == BIG
