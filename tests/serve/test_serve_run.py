@@ -37,8 +37,8 @@ def _free_port() -> int:
 def test_serve_run_with_the_shipped_config_answers_health() -> None:
     """The repository's serve_config.yaml, run by the `serve` CLI in its own Ray instance
     (own temp dir, own port) with the HAProxy ingress its comments prescribe, serves
-    /api/health, /v1/models and a WebSocket (without per-socket deflate, though the client
-    offers it); Ctrl-C stops it."""
+    /api/health, /v1/models and a covenant's events over a WebSocket that negotiated
+    deflate (prepared frames through HAProxy), in the log's order; Ctrl-C stops it."""
     config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
     port = _free_port()
     config["http_options"]["port"] = port
@@ -68,18 +68,34 @@ def test_serve_run_with_the_shipped_config_answers_health() -> None:
         assert health["routing"]["ok"] is True
         models = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=30).json()
         assert any(m["id"] == "harpoon/auto" for m in models["data"])
-        assert asyncio.run(_socket_extensions_and_pong(port)) == ([], "pong")
+        extensions, seqs, log = asyncio.run(_follow_a_covenant(port))
+        assert extensions == ["permessage-deflate"]
+        assert seqs == log and len(log) > 20
     finally:
         _stop(proc)
     assert proc.returncode is not None
 
 
-async def _socket_extensions_and_pong(port: int) -> tuple[list[str], str]:
-    url = f"ws://127.0.0.1:{port}/api/agents/mediator/serve-run/ws"
-    async with connect(url, compression="deflate", open_timeout=30) as ws:
-        await ws.send(json.dumps({"type": "ping"}))
-        reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
-        return [e.name for e in ws.protocol.extensions], reply["type"]
+async def _follow_a_covenant(port: int) -> tuple[list[str], list[int], list[int]]:
+    """Start a small covenant, follow it from seq 0 with a browser-like client; the seqs
+    received, and the log's."""
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        r = await http.post("/api/orchestrate/parallel", json={"query": "Tea.", "agents": 6})
+        cid = r.json()["covenant_id"]
+        url = f"ws://127.0.0.1:{port}/api/agents/orchestrator/{cid}/ws?after=0"
+        seqs: list[int] = []
+        async with connect(url, compression="deflate", open_timeout=30, max_size=None) as ws:
+            extensions = [e.name for e in ws.protocol.extensions]
+            async with asyncio.timeout(60):
+                async for raw in ws:
+                    frame = json.loads(raw)
+                    events = frame if isinstance(frame, list) else [frame]
+                    seqs += [e["seq"] for e in events if "seq" in e]
+                    if frame.__class__ is dict and frame.get("type") == "end":
+                        break
+        events = (await http.get(f"/api/covenants/{cid}/events")).json()["events"]
+        return extensions, seqs, [e["seq"] for e in events]
 
 
 def _wait_for(url: str, proc: subprocess.Popen) -> dict:

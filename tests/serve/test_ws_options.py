@@ -64,8 +64,9 @@ async def server_url(restore_uvicorn_config, request) -> AsyncIterator[str]:
 
 
 @pytest.mark.parametrize("server_url", [False], indirect=True)
-async def test_deflate_offered_by_a_client_is_declined_by_default(server_url: str) -> None:
-    """A browser-like client offering permessage-deflate gets plain frames."""
+async def test_deflate_offered_by_a_client_is_declined_when_switched_off(server_url: str) -> None:
+    """With HARPOON_WS_COMPRESSION=0 a browser-like client offering deflate gets plain
+    frames."""
     async with connect(server_url, compression="deflate") as ws:
         assert ws.protocol.extensions == []
         await ws.send("hello")
@@ -74,7 +75,8 @@ async def test_deflate_offered_by_a_client_is_declined_by_default(server_url: st
 
 @pytest.mark.parametrize("server_url", [True], indirect=True)
 async def test_deflate_is_negotiated_when_switched_on(server_url: str) -> None:
-    """HARPOON_WS_COMPRESSION=1 gives the client the compression it offers."""
+    """With HARPOON_WS_COMPRESSION on (the default) the client gets the compression it
+    offers."""
     async with connect(server_url, compression="deflate") as ws:
         assert [e.name for e in ws.protocol.extensions] == ["permessage-deflate"]
         await ws.send("hello")
