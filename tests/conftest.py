@@ -23,9 +23,11 @@ def ray_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """
     import ray
 
+    from harpoon_ray.local_ray import init_local_ray
+
     data_dir = tmp_path_factory.mktemp("harpoon-data")
     os.environ["HARPOON_DATA_DIR"] = str(data_dir)
-    ray.init(
+    init_local_ray(  # a fresh instance, every port on loopback (HARPOON_NODE_IP)
         num_cpus=4,
         include_dashboard=False,
         namespace="harpoon",

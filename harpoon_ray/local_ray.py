@@ -1,0 +1,90 @@
+"""A fresh single-node Ray that Harpoon starts itself, with its ports on loopback.
+
+On Linux, Ray gives even a laptop's local instance the machine's network address, and
+its GCS, raylet, workers and agents listen on it or on every interface: Ray assumes other
+nodes may join. `ray.init(_node_ip_address="127.0.0.1")` alone does not help, as Ray
+swaps a loopback address back for the machine's (`services.resolve_ip_for_localhost`).
+Only Ray's single-node mode keeps loopback as the node IP: the default on macOS and
+Windows, `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0` elsewhere. In that mode every server Ray
+starts binds the node IP (gcs_server, raylet, object manager, each worker's gRPC server,
+the dashboard and runtime-env agents, the metrics exporter). Ray reads the switch once,
+when it is imported, which is before any Harpoon code could export it, so it is set on
+Ray's constant for the length of the start only: the started node keeps its IP, and a
+later `ray.init(address=...)` to a cluster is unaffected.
+
+Only a start with `address="local"` goes through here, never a join: a cluster's nodes
+must advertise addresses the others reach. `HARPOON_NODE_IP` overrides the address (the
+machine's own, for a head node others join; `auto` for Ray's own choice).
+
+What Ray 2.60 still binds on all interfaces, with no setting to change it: each Serve
+replica's inter-deployment gRPC server (`serve/_private/replica.py` binds `[::]:0`; Ray's
+token authentication guards it; ray-project/ray#64544). HAProxy's stats and metrics ports
+are handled by the launcher (`serve/haproxy_loopback.py`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .errors import ConfigError
+from .settings import Settings
+
+AUTO = "auto"
+
+
+def node_ip(settings: Settings | None = None) -> str | None:
+    """The node IP to start Ray with (`HARPOON_NODE_IP`), or None for Ray's own choice."""
+    value = (settings or Settings()).node_ip.strip()
+    if value.lower() == AUTO:
+        return None
+    if value.lower() == "localhost":
+        return "127.0.0.1"
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ConfigError(
+            f"HARPOON_NODE_IP={value!r} is not an IP address; use 127.0.0.1 (the default), "
+            f"this machine's address, or {AUTO!r} for Ray's own choice",
+            param="node_ip",
+        ) from None
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and their IPv4-mapped forms (`::ffff:127.0.0.1`)."""
+    try:
+        addr = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.is_loopback
+
+
+def init_local_ray(settings: Settings | None = None, **kwargs: Any) -> Any:
+    """`ray.init(address="local", **kwargs)`: always a fresh instance, on the node IP of
+    `node_ip(settings)` (loopback by default). Returns what `ray.init` returns."""
+    import ray
+
+    ip = node_ip(settings)
+    if ip is None:
+        return ray.init(address="local", **kwargs)
+    if not is_loopback(ip):
+        return ray.init(address="local", _node_ip_address=ip, **kwargs)
+    with _single_node_mode():
+        return ray.init(address="local", _node_ip_address=ip, **kwargs)
+
+
+@contextmanager
+def _single_node_mode() -> Iterator[None]:
+    """Ray's single-node switch (see the module docstring), restored on the way out."""
+    from ray._private import ray_constants
+
+    previous = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = previous
