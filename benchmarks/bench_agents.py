@@ -354,7 +354,11 @@ def one_run(quick: bool, only: str | None = None) -> dict:
     """Both measurements on a fresh local Ray, and what the machine was doing."""
     cpus = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="harpoon-bench-") as tmp:
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, namespace="harpoon")
+        from harpoon_ray.local_ray import init_local_ray  # loopback, as every Harpoon start
+
+        init_local_ray(
+            num_cpus=cpus, include_dashboard=False, log_to_driver=False, namespace="harpoon"
+        )
         try:
             res = asyncio.run(run(quick, Path(tmp), only))
         finally:

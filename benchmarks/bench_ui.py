@@ -106,10 +106,11 @@ def running_app(url: str | None):
     import ray
     from ray import serve
 
+    from harpoon_ray.local_ray import init_local_ray  # a fresh Ray, its ports on loopback
     from harpoon_ray.serve import build_app
 
     env = {k: v for k, v in os.environ.items() if k.startswith("HARPOON_")}
-    ray.init(
+    init_local_ray(
         num_cpus=4,
         include_dashboard=False,
         namespace="harpoon",

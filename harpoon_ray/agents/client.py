@@ -233,8 +233,15 @@ async def connect(
         else:
             try:
                 ray.init(address="auto", namespace=settings.namespace, log_to_driver=False)
-            except ConnectionError:
-                ray.init(namespace=settings.namespace, log_to_driver=False, include_dashboard=False)
+            except ConnectionError:  # none running: a fresh one, on loopback by default
+                from ..local_ray import init_local_ray
+
+                init_local_ray(
+                    settings,
+                    namespace=settings.namespace,
+                    log_to_driver=False,
+                    include_dashboard=False,
+                )
     client = HarpoonClient(settings, **kw)
     await client.ready()
     return client
