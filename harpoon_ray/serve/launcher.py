@@ -3,19 +3,27 @@
 Ray Serve reads its ingress switches (RAY_SERVE_ENABLE_HA_PROXY, ...) when Ray starts,
 from the environment of the process that starts it; so they are set here, before
 `ray.init`, never in a runtime env. Ctrl-C or SIGTERM shuts Serve, then Ray, down.
+
+Every port listens on loopback (HARPOON_NODE_IP, harpoon_ray/local_ray.py): Ray's,
+HAProxy's stats and metrics (haproxy_loopback.py), the API (HARPOON_HOST). The one
+exception is each Serve replica's inter-deployment gRPC port, which Ray 2.60 binds on
+all interfaces with no setting to change it (token-authenticated by Ray).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..local_ray import init_local_ray, is_loopback, node_ip
 from ..settings import Settings
 
 APP_NAME = "harpoon"
@@ -105,29 +113,52 @@ def running(
     # cluster); a laptop's Ctrl-C should not hang that long. An exported value wins.
     os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
     _raise_fd_limit()
-    if Ingress(ingress) == Ingress.HAPROXY and not settings.api_key:
-        print(
-            "note: the API and the replicas listen on loopback, but Ray's HAProxy template "
-            "binds its stats (8404) and metrics (9101) ports on all interfaces, as Ray's "
-            "own gRPC ports are; on a shared network firewall them or use --ingress direct"
-        )
+    ip = node_ip(settings)  # validates HARPOON_NODE_IP before anything starts
     harpoon_env = {k: v for k, v in os.environ.items() if k.startswith("HARPOON_")}
-    ray.init(
-        address="local",  # always a fresh instance: ingress switches apply only at start
-        namespace=settings.namespace,
-        include_dashboard=False,
-        runtime_env={"env_vars": harpoon_env},
-        log_to_driver=False,
-    )
-    try:
-        serve.start(http_options={"host": host, "port": port})
-        serve.run(build_app(args), name=APP_NAME, route_prefix="/", blocking=False)
-        yield urls(host, port)
-    finally:
+    with ExitStack() as stack:
+        if Ingress(ingress) == Ingress.HAPROXY and ip is not None and is_loopback(ip):
+            stack.enter_context(_haproxy_on_loopback(ip))
+        # Always a fresh instance (ingress switches apply only at start), on HARPOON_NODE_IP.
+        init_local_ray(
+            settings,
+            namespace=settings.namespace,
+            include_dashboard=False,
+            runtime_env={"env_vars": harpoon_env},
+            log_to_driver=False,
+        )
         try:
-            serve.shutdown()
+            serve.start(http_options={"host": host, "port": port})
+            serve.run(build_app(args), name=APP_NAME, route_prefix="/", blocking=False)
+            yield urls(host, port)
         finally:
-            ray.shutdown()
+            try:
+                serve.shutdown()
+            finally:
+                ray.shutdown()
+
+
+@contextmanager
+def _haproxy_on_loopback(ip: str) -> Iterator[Path]:
+    """Point Ray at a wrapper that binds HAProxy's stats and metrics ports on `ip`
+    (haproxy_loopback.py), for as long as the Ray it starts runs; yields the wrapper.
+    The real binary is the one Ray would run (an exported RAY_SERVE_HAPROXY_BINARY_PATH,
+    else the bundled one)."""
+    from ray.serve._private.haproxy import _resolve_haproxy_binary
+
+    from .haproxy_loopback import write_wrapper
+
+    real = _resolve_haproxy_binary()
+    previous = os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH")
+    with tempfile.TemporaryDirectory(prefix="harpoon-haproxy-") as tmp:
+        wrapper = write_wrapper(Path(tmp), real, ip)
+        os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"] = str(wrapper)
+        try:
+            yield wrapper
+        finally:
+            if previous is None:
+                os.environ.pop("RAY_SERVE_HAPROXY_BINARY_PATH", None)
+            else:
+                os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"] = previous
 
 
 def _raise_fd_limit() -> None:

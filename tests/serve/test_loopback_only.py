@@ -1,18 +1,24 @@
 """Every server the test session's Ray and Serve app start listens on loopback only
-(harpoon_ray/local_ray.py), and HARPOON_NODE_IP is checked before Ray sees it."""
+(harpoon_ray/local_ray.py), HAProxy's too under the launcher's wrapper
+(serve/haproxy_loopback.py), and HARPOON_NODE_IP is checked before Ray sees it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import DEVNULL
 
 import httpx
 import psutil
 import pytest
+from ray.serve._private.haproxy import HAProxyApi, HAProxyConfig, _resolve_haproxy_binary
 
 from harpoon_ray.errors import ConfigError
 from harpoon_ray.local_ray import is_loopback, node_ip
+from harpoon_ray.serve.haproxy_loopback import loopback_binds, write_wrapper
 from harpoon_ray.settings import Settings
 
 WILDCARDS = {"0.0.0.0", "::"}
@@ -139,3 +145,72 @@ def test_is_loopback_accepts_mapped_loopback_and_refuses_wildcards() -> None:
     """IPv4-mapped loopback counts as loopback; the wildcards and a LAN address do not."""
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("::ffff:127.0.0.1")
     assert not any(is_loopback(ip) for ip in ("0.0.0.0", "::", "192.0.2.2", "not-an-ip"))
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ray_haproxy_config(tmp_path: Path, front_host: str) -> tuple[Path, HAProxyConfig]:
+    """Ray's own HAProxy config, rendered by its template on free ports, and its settings."""
+    cfg = HAProxyConfig(
+        socket_path=str(tmp_path / "admin.sock"),
+        server_state_base=str(tmp_path),
+        server_state_file=str(tmp_path / "server-state"),
+        enable_hap_optimization=False,
+        nbthread=1,
+        stats_port=free_loopback_port(),
+        metrics_port=free_loopback_port(),
+        metrics_enabled=False,
+        log_target=f"127.0.0.1:{free_loopback_port()}",
+    )
+    cfg.http_options.host = front_host
+    cfg.http_options.port = free_loopback_port()
+    api = HAProxyApi(cfg, {}, config_file_path=str(tmp_path / "haproxy.cfg"))
+    api._generate_config_file_internal()
+    return Path(api.config_file_path), cfg
+
+
+def bound(text: str) -> dict[int, str]:
+    """Each `bind` line's port and the address before it ("" for none)."""
+    binds = [line.split()[1] for line in text.splitlines() if line.strip().startswith("bind")]
+    return {int(b.rsplit(":", 1)[1]): b.rsplit(":", 1)[0] for b in binds}
+
+
+def test_wrapper_moves_stats_and_metrics_to_loopback_and_leaves_the_api_alone(
+    tmp_path: Path,
+) -> None:
+    """In Ray's rendered config, the stats and Prometheus listeners (all interfaces in its
+    template) move to 127.0.0.1; the API frontend keeps the host Serve was given."""
+    path, cfg = ray_haproxy_config(tmp_path, "0.0.0.0")
+    before = bound(path.read_text())
+    after = bound(loopback_binds(path.read_text(), "127.0.0.1"))
+    api, stats, metrics = cfg.frontend_port, cfg.stats_port, cfg.metrics_port
+    assert before == {api: "*", stats: "*", metrics: ""}  # Serve renders 0.0.0.0 as *
+    assert after == {api: "*", stats: "127.0.0.1", metrics: "127.0.0.1"}
+
+
+async def test_haproxy_run_through_the_wrapper_listens_on_loopback_only(
+    tmp_path: Path,
+) -> None:
+    """The real HAProxy, started as Ray starts it but through the launcher's wrapper,
+    listens on 127.0.0.1 only: API frontend, stats page and metrics exporter."""
+    config, _ = ray_haproxy_config(tmp_path, "127.0.0.1")
+    wrapper = write_wrapper(tmp_path, _resolve_haproxy_binary())
+    proc = await asyncio.create_subprocess_exec(
+        str(wrapper), "-db", "-f", str(config), stdout=DEVNULL, stderr=DEVNULL
+    )
+    try:
+        found: list[Listener] = []
+        for _ in range(100):  # up to 10 s for its three listeners
+            found = listeners({proc.pid: "haproxy"})
+            if len(found) >= 3:
+                break
+            await asyncio.sleep(0.1)
+        assert len(found) == 3, found
+        assert all(s.ip == "127.0.0.1" for s in found), found
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), timeout=10)
