@@ -65,9 +65,17 @@ def write_wrapper(directory: Path, real_binary: str, host: str = "127.0.0.1") ->
 
 
 def main(argv: list[str]) -> None:
-    """`REAL HOST ARGS...`: exec the real HAProxy with its config on loopback."""
+    """`REAL HOST ARGS...`: exec the real HAProxy with its config on loopback.
+    `--write DIR`: write the wrapper for the HAProxy Ray would run, print its path (for
+    `serve run`: `RAY_SERVE_HAPROXY_BINARY_PATH=$(python .../haproxy_loopback.py --write
+    DIR)`)."""
+    if len(argv) == 2 and argv[0] == "--write":
+        from ray.serve._private.haproxy import _resolve_haproxy_binary
+
+        print(write_wrapper(Path(argv[1]).resolve(), _resolve_haproxy_binary()))
+        return
     if len(argv) < 2:
-        sys.exit("usage: haproxy_loopback.py REAL_HAPROXY HOST [HAPROXY ARGS...]")
+        sys.exit("usage: haproxy_loopback.py (--write DIR | REAL_HAPROXY HOST [ARGS...])")
     real, host, args = argv[0], argv[1], argv[2:]
     os.execv(real, [real, *rewrite_args(args, host)])
 
