@@ -17,6 +17,7 @@ from .config import AppArgs
 from .fanout import CovenantFanout
 from .metrics import MetricsWindow
 from .metrics_hub import replica_shipper
+from .owners import CovenantOwners
 
 if TYPE_CHECKING:
     from ray.serve.handle import DeploymentHandle
@@ -42,6 +43,7 @@ class GatewayContext:
         self._client: Any = None
         self._client_lock = asyncio.Lock()
         self.fanout = CovenantFanout(_LazySource(self), settings.ws_queue_events)
+        self.owners = CovenantOwners(self._covenant_tenant)
 
     @property
     def router(self) -> RouterBackend:
@@ -70,6 +72,10 @@ class GatewayContext:
                         settings=self.settings, provider_base_url=self.args.test_server_url
                     )
         return self._client
+
+    async def _covenant_tenant(self, covenant_id: str) -> str:
+        found = await (await self.client()).covenant(covenant_id)
+        return getattr(found, "tenant_id", "local")
 
     async def aclose(self) -> None:
         await self.fanout.aclose()

@@ -13,9 +13,9 @@ already seen up to `L` is registered first (so it misses nothing from `L+1` on),
 gets `A+1..L`: from the chunks the feed kept when it has followed the covenant from seq 1
 (the same messages, already built), else from the store. It yields every seq once, in
 order, because it skips anything at or below the last seq it yielded. A crowd joining a
-running covenant thus costs the store nothing and the gateway no encoding per socket. A subscriber whose queue would pass
-`limit` events (a consumer slower than the covenant) is dropped and told why, never
-buffered without bound.
+running covenant thus costs the store nothing and the gateway no encoding per socket.
+A subscriber whose queue would pass `limit` events (a consumer slower than the
+covenant) is dropped and told why, never buffered without bound.
 """
 
 from __future__ import annotations

@@ -332,6 +332,5 @@ def ws_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
 async def _check_covenant(ctx: GatewayContext, covenant_id: str, tenant_id: str = "local") -> None:
     if not covenant_id.startswith("cov_"):
         raise NotFound(f"unknown covenant {covenant_id!r}", param="covenant_id")
-    found = await (await ctx.client()).covenant(covenant_id)
-    if getattr(found, "tenant_id", "local") != tenant_id:
+    if await ctx.owners.tenant(covenant_id) != tenant_id:
         raise NotFound(f"unknown covenant {covenant_id!r}", param="covenant_id")

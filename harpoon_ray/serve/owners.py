@@ -1,0 +1,45 @@
+"""Which tenant owns a covenant, looked up once per replica.
+
+Every socket that follows a covenant must be checked against the covenant's tenant, and
+that is a call to the covenant's shard. A crowd following one covenant (1,000 browsers
+on a shared run) made 1,000 such calls to a shard busy with the covenant itself: in
+bench_ws they held the sockets' subscriptions back by ~0.7 s. A covenant's tenant never
+changes, so the answer is kept, and callers asking at once share the one call in flight.
+Failures and unknown covenants are not kept: a covenant may exist a moment later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+
+KEEP = 10_000  # covenants remembered per replica (a few hundred KB)
+
+
+class CovenantOwners:
+    def __init__(self, lookup: Callable[[str], Awaitable[str]], keep: int = KEEP) -> None:
+        self._lookup = lookup
+        self._keep = keep
+        self._known: OrderedDict[str, asyncio.Future[str]] = OrderedDict()
+        self.lookups = 0
+
+    async def tenant(self, covenant_id: str) -> str:
+        """The covenant's tenant; raises what the lookup raises (NotFound, ...)."""
+        pending = self._known.get(covenant_id)
+        if pending is None:
+            self.lookups += 1
+            pending = asyncio.ensure_future(self._lookup(covenant_id))
+            self._known[covenant_id] = pending
+            pending.add_done_callback(lambda done: self._settle(covenant_id, done))
+            while len(self._known) > self._keep:
+                self._known.popitem(last=False)
+        else:
+            self._known.move_to_end(covenant_id)
+        # One caller going away (its socket closed) must not cancel the others' answer.
+        return await asyncio.shield(pending)
+
+    def _settle(self, covenant_id: str, done: asyncio.Future[str]) -> None:
+        failed = done.cancelled() or done.exception() is not None
+        if failed and self._known.get(covenant_id) is done:
+            del self._known[covenant_id]
