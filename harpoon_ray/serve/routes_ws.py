@@ -2,9 +2,10 @@
 
 Server frames are JSON text. Log events travel as stored (`seq`, `type`, `payload` ...):
 one event is sent as its object; several ready at once (a long-poll page, a replay
-page, a socket that fell a little behind) as one JSON **array** of event objects in
-`seq` order, at most 1,000 per frame. Frames are encoded once per covenant feed and the
-same text goes to every socket in step with it, so a reader must accept both shapes.
+page, small chunks queued for a socket a little behind) as one JSON **array** of
+events in `seq` order, at most 1,000 per frame. Frames are encoded (and compressed)
+once per covenant feed and go to every socket as built, so a reader must accept both
+shapes.
 Control frames are objects without a `seq`: `heartbeat`, `pong`, `submitted`, `end` (a
 covenant's log is complete), `error` (`{"type": "error", "error": {"type", "message",
 "param"}}`); they are never inside an array.
