@@ -11,7 +11,9 @@ per ingress mode) and LiteLLM's proxy when its venv exists. The load generator i
 (`apt-get install wrk`; one thread, a Lua script for the POST) when it is installed, else
 one aiohttp process: on 2 cores the generator shares the CPU with what it measures, and
 aiohttp spent ~0.3 ms of CPU per request where wrk spends a few µs. Every target of a run
-gets the same generator. Results: benchmarks/results/gateway.json.
+gets the same generator. Each level also records, per process of the servers under test,
+CPU and time spent runnable but waiting for a core (`processes`, from /proc schedstat).
+Results: benchmarks/results/gateway.json.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "gateway.json"
@@ -199,20 +202,76 @@ async def load_wrk(url: str, body: dict, clients: int, seconds: float) -> dict:
     }
 
 
+class ProcessTimes:
+    """CPU and run-queue wait per process of the servers under test, from each thread's
+    /proc/<pid>/task/<tid>/schedstat: on 2 cores a request's tail is mostly time spent
+    runnable but waiting for a core, and this says who ran and who waited (the metrics
+    shipper's back-to-back pushes showed up as the hub's timeslices and the replica's wait)."""
+
+    def __init__(self, *roots: int) -> None:
+        self.roots = roots
+
+    def snapshot(self) -> dict[int, tuple[str, int, int, int]]:
+        out: dict[int, tuple[str, int, int, int]] = {}
+        procs = []
+        for pid in self.roots:
+            with contextlib.suppress(psutil.Error):
+                root = psutil.Process(pid)
+                procs += [root, *root.children(recursive=True)]
+        for p in procs:
+            try:
+                cmd = p.cmdline()
+                name = Path(cmd[0]).name if cmd else p.name()
+                if name.startswith("python"):  # the module or script, not the interpreter
+                    words = [w for w in cmd[1:] if not w.startswith("-")]
+                    name = Path(words[0]).name if words else name
+                run = wait = slices = 0
+                for tid in os.listdir(f"/proc/{p.pid}/task"):
+                    with open(f"/proc/{p.pid}/task/{tid}/schedstat") as f:
+                        r, w, n = (int(x) for x in f.read().split())
+                    run, wait, slices = run + r, wait + w, slices + n
+            except (psutil.Error, OSError, ValueError):
+                continue
+            out[p.pid] = (name[:48], run, wait, slices)
+        return out
+
+    @staticmethod
+    def delta(before: dict, after: dict, top: int = 10) -> list[dict]:
+        rows = []
+        for pid, (name, run, wait, slices) in after.items():
+            _, r0, w0, n0 = before.get(pid, (name, 0, 0, 0))
+            rows.append(
+                {
+                    "process": name,
+                    "pid": pid,
+                    "cpu_ms": round((run - r0) / 1e6),
+                    "runqueue_wait_ms": round((wait - w0) / 1e6),
+                    "timeslices": slices - n0,
+                }
+            )
+        rows.sort(key=lambda r: r["cpu_ms"], reverse=True)
+        return rows[:top]
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     return values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))]
 
 
-async def sweep(name: str, url: str, body: dict, sizes: dict[int, int]) -> list[dict]:
+async def sweep(
+    name: str, url: str, body: dict, sizes: dict[int, int], procs: ProcessTimes | None = None
+) -> list[dict]:
     rows = []
     for clients in LOADGEN["levels"]:
         await load(url, body, min(clients, 10), 50)  # warm connections and caches
+        before = procs.snapshot() if procs else {}
         if LOADGEN["name"] == "wrk":
             row = await load_wrk(url, body, clients, LOADGEN["seconds"])
         else:
             row = await load(url, body, clients, sizes.get(clients, 1000))
+        if procs:
+            row["processes"] = ProcessTimes.delta(before, procs.snapshot())
         row["target"] = name
         rows.append(row)
         print(
@@ -232,7 +291,9 @@ def with_overhead(rows: list[dict], direct: list[dict]) -> list[dict]:
     return rows
 
 
-async def bench_harpoon(mode: str, upstream: str, sizes: dict[int, int], args: dict) -> list[dict]:
+async def bench_harpoon(
+    mode: str, upstream: str, sizes: dict[int, int], args: dict, upstream_pid: int
+) -> list[dict]:
     port = free_port()
     tmp = tempfile.mkdtemp(prefix="hbg", dir="/tmp")
     env = {"RAY_TMPDIR": tmp, "HARPOON_DATA_DIR": f"{tmp}/data"}
@@ -259,7 +320,8 @@ async def bench_harpoon(mode: str, upstream: str, sizes: dict[int, int], args: d
         # reloads its config to add them (a reload mid-run stalled requests ~400 ms).
         await asyncio.sleep(SETTLE_S)
         await load(url, body, 10, 1000)
-        return await sweep(f"harpoon-{mode}", url, body, sizes)
+        procs = ProcessTimes(proc.pid, upstream_pid)
+        return await sweep(f"harpoon-{mode}", url, body, sizes, procs)
     finally:
         stop(proc)
 
@@ -334,12 +396,16 @@ async def main() -> None:
         await wait_ready(upstream + "/v1/chat/completions", {**BODY, "model": "m"}, upstream_proc)
         print("direct to the test server", flush=True)
         direct = await sweep(
-            "direct", upstream + "/v1/chat/completions", {**BODY, "model": "m"}, sizes
+            "direct",
+            upstream + "/v1/chat/completions",
+            {**BODY, "model": "m"},
+            sizes,
+            ProcessTimes(upstream_proc.pid),
         )
         result["runs"]["direct"] = direct
         for mode in [m for m in ns.modes.split(",") if m]:
             print(f"harpoon, ingress {mode}", flush=True)
-            rows = await bench_harpoon(mode, upstream, sizes, args)
+            rows = await bench_harpoon(mode, upstream, sizes, args, upstream_proc.pid)
             result["runs"][f"harpoon-{mode}"] = with_overhead(rows, direct)
         print("litellm proxy", flush=True)
         lite = await bench_litellm(ns.litellm, upstream, sizes)
