@@ -17,7 +17,10 @@ from typing import Any
 
 import uvicorn
 
-from .ws_protocol import PreparedFramesProtocol
+try:
+    from .ws_protocol import PreparedFramesProtocol
+except ImportError:  # a uvicorn older than its sans-I/O WebSocket protocol (0.35)
+    PreparedFramesProtocol = None  # type: ignore[assignment,misc]
 
 _UVICORN_CONFIG = uvicorn.Config
 
@@ -29,7 +32,8 @@ def apply_ws_options(compression: bool) -> None:
 
     class Config(_UVICORN_CONFIG):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.setdefault("ws", PreparedFramesProtocol)
+            if PreparedFramesProtocol is not None:  # else uvicorn's own: frames per socket
+                kwargs.setdefault("ws", PreparedFramesProtocol)
             kwargs.setdefault("ws_per_message_deflate", compression)
             super().__init__(*args, **kwargs)
 
