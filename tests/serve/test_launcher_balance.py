@@ -5,8 +5,6 @@ over all of them."""
 from __future__ import annotations
 
 import asyncio
-import re
-import socket
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,23 +13,14 @@ from subprocess import DEVNULL, PIPE, STDOUT
 import aiohttp
 import pytest
 from aiohttp import web
-from ray.serve._private.haproxy import (
-    BackendConfig,
-    HAProxyApi,
-    HAProxyConfig,
-    ServerConfig,
-    _resolve_haproxy_binary,
-)
+from ray.serve._private.haproxy import BackendConfig, ServerConfig, _resolve_haproxy_binary
 
+from harpoon_ray.serve.haproxy_loopback import loopback_binds
 from harpoon_ray.serve.launcher import haproxy_tuning
+from tests.conftest import free_loopback_port
+from tests.serve.haproxy_config import ray_haproxy_config
 
 REPLICAS = 2
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _replica(name: str) -> tuple[web.AppRunner, int]:
@@ -50,29 +39,19 @@ async def _replica(name: str) -> tuple[web.AppRunner, int]:
 
 def _render(tmp_path: Path, ports: list[int], front: int) -> Path:
     """Ray's HAProxy config for two replica servers, with the launcher's balancing; its
-    stats and metrics listeners (all interfaces in Ray's template) moved to loopback."""
-    cfg = HAProxyConfig(
-        socket_path=str(tmp_path / "admin.sock"),
-        server_state_base=str(tmp_path),
-        server_state_file=str(tmp_path / "server-state"),
-        enable_hap_optimization=False,
-        nbthread=1,
-        stats_port=free_loopback_port(),
-        metrics_port=free_loopback_port(),
-        metrics_enabled=False,
-        balance_algorithm=haproxy_tuning()["RAY_SERVE_HAPROXY_BALANCE_ALGORITHM"],
-        log_target=f"127.0.0.1:{free_loopback_port()}",
-    )
-    cfg.http_options.host = "127.0.0.1"
-    cfg.http_options.port = front
-    servers = [ServerConfig(name=f"r{i}", host="127.0.0.1", port=p) for i, p in enumerate(ports)]
+    stats and metrics listeners moved to loopback as the launcher's wrapper does."""
     backend = BackendConfig(name="http-harpoon", path_prefix="/", app_name="harpoon")
-    backend.servers = servers
-    api = HAProxyApi(cfg, {"harpoon": backend}, config_file_path=str(tmp_path / "haproxy.cfg"))
-    api._generate_config_file_internal()
-    path = Path(api.config_file_path)
-    text = re.sub(r"bind \*?:(\d+)", r"bind 127.0.0.1:\1", path.read_text())
-    path.write_text(text)
+    backend.servers = [
+        ServerConfig(name=f"r{i}", host="127.0.0.1", port=p) for i, p in enumerate(ports)
+    ]
+    path, _ = ray_haproxy_config(
+        tmp_path,
+        "127.0.0.1",
+        front,
+        {"harpoon": backend},
+        balance_algorithm=haproxy_tuning()["RAY_SERVE_HAPROXY_BALANCE_ALGORITHM"],
+    )
+    path.write_text(loopback_binds(path.read_text(), "127.0.0.1"))
     return path
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import DEVNULL
@@ -14,13 +13,14 @@ from subprocess import DEVNULL
 import httpx
 import psutil
 import pytest
-from ray.serve._private.haproxy import HAProxyApi, HAProxyConfig, _resolve_haproxy_binary
+from ray.serve._private.haproxy import _resolve_haproxy_binary
 
 from harpoon_ray.errors import ConfigError
 from harpoon_ray.local_ray import is_loopback, node_ip
 from harpoon_ray.serve.haproxy_loopback import loopback_binds, write_wrapper
 from harpoon_ray.serve.launcher import _haproxy_on_loopback
 from harpoon_ray.settings import Settings
+from tests.serve.haproxy_config import ray_haproxy_config
 
 WILDCARDS = {"0.0.0.0", "::"}
 SERVERS = ("gcs_server", "raylet", "ray::ServeController", "ray::ProxyActor", "ray::ServeReplica")
@@ -146,32 +146,6 @@ def test_is_loopback_accepts_mapped_loopback_and_refuses_wildcards() -> None:
     """IPv4-mapped loopback counts as loopback; the wildcards and a LAN address do not."""
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("::ffff:127.0.0.1")
     assert not any(is_loopback(ip) for ip in ("0.0.0.0", "::", "192.0.2.2", "not-an-ip"))
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def ray_haproxy_config(tmp_path: Path, front_host: str) -> tuple[Path, HAProxyConfig]:
-    """Ray's own HAProxy config, rendered by its template on free ports, and its settings."""
-    cfg = HAProxyConfig(
-        socket_path=str(tmp_path / "admin.sock"),
-        server_state_base=str(tmp_path),
-        server_state_file=str(tmp_path / "server-state"),
-        enable_hap_optimization=False,
-        nbthread=1,
-        stats_port=free_loopback_port(),
-        metrics_port=free_loopback_port(),
-        metrics_enabled=False,
-        log_target=f"127.0.0.1:{free_loopback_port()}",
-    )
-    cfg.http_options.host = front_host
-    cfg.http_options.port = free_loopback_port()
-    api = HAProxyApi(cfg, {}, config_file_path=str(tmp_path / "haproxy.cfg"))
-    api._generate_config_file_internal()
-    return Path(api.config_file_path), cfg
 
 
 def bound(text: str) -> dict[int, str]:
