@@ -34,8 +34,7 @@ from ..schemas import QueryRequest
 from .auth import TenantResolver
 from .context import GatewayContext
 from .fanout import SlowConsumer, Subscription
-from .ws_frames import PreparedText
-from .ws_protocol import MESSAGE_KEY, SCOPE_EXTENSION
+from .ws_frames import MESSAGE_KEY, SCOPE_EXTENSION, PreparedText
 
 log = logging.getLogger("harpoon.serve.ws")
 

@@ -22,6 +22,12 @@ from __future__ import annotations
 import struct
 import zlib
 
+# The ASGI contract between the app and a server that takes prepared frames
+# (ws_protocol.py): the server announces SCOPE_EXTENSION in a socket's scope, and the app
+# then adds a message's PreparedText under MESSAGE_KEY to its `websocket.send`.
+SCOPE_EXTENSION = "harpoon.prepared_frames"
+MESSAGE_KEY = "harpoon.prepared"
+
 OP_TEXT = 0x1
 FIN = 0x80
 RSV1 = 0x40  # permessage-deflate: this message's payload is compressed

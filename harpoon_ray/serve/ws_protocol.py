@@ -25,10 +25,8 @@ from websockets.extensions.permessage_deflate import (
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from .ws_frames import PreparedText
+from .ws_frames import MESSAGE_KEY, SCOPE_EXTENSION, PreparedText
 
-SCOPE_EXTENSION = "harpoon.prepared_frames"
-MESSAGE_KEY = "harpoon.prepared"
 _UNKNOWN = object()  # the negotiated kind, read once after the handshake
 
 

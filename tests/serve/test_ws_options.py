@@ -11,9 +11,8 @@ import pytest
 import uvicorn
 from websockets.asyncio.client import connect
 
-from harpoon_ray.serve.ws_frames import PreparedText
+from harpoon_ray.serve.ws_frames import MESSAGE_KEY, SCOPE_EXTENSION, PreparedText
 from harpoon_ray.serve.ws_options import apply_ws_options
-from harpoon_ray.serve.ws_protocol import MESSAGE_KEY, SCOPE_EXTENSION
 from tests.conftest import free_loopback_port
 
 BIG = json.dumps([{"seq": i, "type": "agent.thought", "text": f"step {i}"} for i in range(2000)])

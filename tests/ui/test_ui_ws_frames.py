@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from harpoon_ray.serve.ws_frames import PreparedText
-from harpoon_ray.serve.ws_protocol import MESSAGE_KEY, PreparedFramesProtocol
+from harpoon_ray.serve.ws_frames import MESSAGE_KEY, PreparedText
+from harpoon_ray.serve.ws_protocol import PreparedFramesProtocol
 from tests.conftest import free_loopback_port
 
 pytestmark = [pytest.mark.browser]
