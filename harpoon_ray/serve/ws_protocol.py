@@ -31,6 +31,8 @@ _UNKNOWN = object()  # the negotiated kind, read once after the handshake
 
 
 class PreparedFramesProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol that writes a message's prepared frame when given one."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.config.ws_per_message_deflate:
