@@ -21,7 +21,9 @@ covenant) is dropped and told why, never buffered without bound.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import logging
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Sequence
@@ -56,6 +58,10 @@ class EventSource(Protocol):
     def follow_texts(
         self, covenant_id: str, after: int = 0, limit: int = 1000
     ) -> AsyncIterator[list[tuple[int, str]]]: ...
+
+
+def _last_seq(chunk: Chunk) -> int:
+    return chunk.last
 
 
 class SlowConsumer(Exception):
@@ -146,10 +152,11 @@ class Subscription:
         """Queue a kept log's chunks after `after`, shared, ahead of anything offered.
         They do not count against `limit`: they cost no memory of this subscriber's, and
         a socket that joins late is behind by what it joined after, not slow."""
-        for chunk in log:
-            if chunk.last > self.after:
-                self._chunks.append(chunk)
-                self._backlog += 1
+        # The log is in seq order and may hold many one-event chunks (a streamed answer):
+        # a joiner near its end must not walk all of them.
+        start = bisect.bisect_right(log, self.after, key=_last_seq)
+        self._chunks.extend(itertools.islice(log, start, None))
+        self._backlog += len(log) - start
 
     @property
     def queued(self) -> int:
