@@ -72,19 +72,14 @@ class Chunk:
     """Consecutive events encoded once: `message` is what every in-step socket sends,
     its frames built once for all of them (ws_frames)."""
 
-    __slots__ = ("body", "message", "parts", "seqs", "size")
+    __slots__ = ("body", "message", "parts", "seqs")
 
     def __init__(self, events: Sequence[tuple[int, str]]) -> None:
         self.seqs = [seq for seq, _ in events]
         self.parts = [text for _, text in events]
         self.body = ",".join(self.parts)
-        self.size = len(self.body)
         text = self.parts[0] if len(self.parts) == 1 else f"[{self.body}]"
         self.message = PreparedText(text, shared=True)
-
-    @property
-    def text(self) -> str:
-        return self.message.text
 
     @property
     def first(self) -> int:
@@ -225,7 +220,9 @@ class Subscription:
             chunk = self._chunks[0]
             fresh = chunk.first > self.after
             if parts and (
-                not fresh or count + len(chunk) > MAX_BATCH_EVENTS or size + chunk.size > JOIN_CHARS
+                not fresh
+                or count + len(chunk) > MAX_BATCH_EVENTS
+                or size + len(chunk.body) > JOIN_CHARS
             ):
                 break
             self._chunks.popleft()
@@ -237,7 +234,7 @@ class Subscription:
                 whole = chunk if not parts else None
                 parts.append(chunk.body)
                 count += len(chunk)
-                size += chunk.size
+                size += len(chunk.body)
             else:  # overlaps the replay: keep only what is new
                 whole = None
                 for seq, text in zip(chunk.seqs, chunk.parts, strict=True):
@@ -246,7 +243,7 @@ class Subscription:
                         count += 1
                         size += len(text)
             self.after = max(self.after, chunk.last)
-            if whole is not None and chunk.size >= JOIN_CHARS:
+            if whole is not None and len(chunk.body) >= JOIN_CHARS:
                 break
         if not count:
             return None

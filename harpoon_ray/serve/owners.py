@@ -22,13 +22,11 @@ class CovenantOwners:
         self._lookup = lookup
         self._keep = keep
         self._known: OrderedDict[str, asyncio.Future[str]] = OrderedDict()
-        self.lookups = 0
 
     async def tenant(self, covenant_id: str) -> str:
         """The covenant's tenant; raises what the lookup raises (NotFound, ...)."""
         pending = self._known.get(covenant_id)
         if pending is None:
-            self.lookups += 1
             pending = asyncio.ensure_future(self._lookup(covenant_id))
             self._known[covenant_id] = pending
             pending.add_done_callback(lambda done: self._settle(covenant_id, done))
