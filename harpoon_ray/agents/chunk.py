@@ -37,7 +37,7 @@ from ..schemas import (
     RoutingDecision,
 )
 from . import gctune
-from .routing import build_router, close_router
+from .routing import build_router, close_router, preload
 from .sharding import AgentConfig
 from .store import AgentRow
 
@@ -237,6 +237,7 @@ def _drive(
         return
     loop = asyncio.new_event_loop()
     chunk = Chunk(config, tenant_id, constraints)
+    preload(chunk.router)  # before the agents start: an import would stall all of them
     try:
         tasks = {loop.create_task(chunk.run_agent(s)) for s in todo}
         while True:

@@ -4,7 +4,8 @@ Appends take a `seq` at once (per covenant, from 1, no gaps) and go into a write
 buffer; one flusher task commits the buffer as one `WriteBatch` every few milliseconds,
 together with any rows staged alongside (agent rows, covenants), so an agent's row and
 its events commit in the same transaction. Readers only ever see committed events: the
-in-memory tail is filled after the commit, never before.
+in-memory tail is filled after the commit, never before. What was appended while a commit
+ran goes into the next one at once: it has waited that commit's length already.
 
 A commit costs a few ms of CPU whatever its size (DuckDB's per-statement cost), so when
 nobody waits for one (no `flush()` caller, no follower) the batch may grow for up to
@@ -203,9 +204,11 @@ class EventLog:
             await asyncio.shield(self._inflight_done)
 
     async def _flush_loop(self) -> None:
+        behind = False
         while True:
             await self._dirty.wait()
-            await asyncio.sleep(self.flush_interval_s)
+            if not behind:  # what came during the last commit has waited long enough
+                await asyncio.sleep(self.flush_interval_s)
             await self._linger()
             self._dirty.clear()
             batch, self._pending = self._pending, WriteBatch()
@@ -220,6 +223,7 @@ class EventLog:
                 self._inflight_done.set_exception(error)
                 self._inflight_done.exception()  # mark retrieved: the callers got it
             self._inflight_done = None
+            behind = bool(self._pending)
 
     async def _linger(self) -> None:
         """Let a batch nobody waits for grow, until someone waits or `idle_flush_s`."""

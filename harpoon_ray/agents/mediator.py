@@ -19,11 +19,11 @@ import ray
 from ..errors import NotFound
 from ..patterns import draft_covenant
 from ..schemas import Covenant, CovenantStatus, Message, QueryRequest
-from . import gctune, sharding, wire
+from . import gctune, gil, sharding, wire
 from .batching import CallBatcher, settle
 from .eventlog import EventLog
 from .lookups import BatchedLookup
-from .routing import build_router
+from .routing import build_router, preload_providers
 from .store import Store
 
 HISTORY_MESSAGES = 20
@@ -64,7 +64,9 @@ class Mediator:
             self._ready = asyncio.get_running_loop().create_future()
             try:
                 gctune.tune()
+                gil.tune()
                 await self.store.open()
+                await preload_providers(self.router)
                 self._ready.set_result(None)
             except BaseException as exc:
                 self._ready.set_exception(exc)

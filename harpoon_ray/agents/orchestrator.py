@@ -22,12 +22,12 @@ from ..errors import HarpoonError, NotFound, ValidationFailed
 from ..patterns import run_pattern
 from ..patterns.runtime import SubAgentResult
 from ..schemas import Completion, Covenant, CovenantStatus, EventType
-from . import gctune, sharding, wire
+from . import gctune, gil, sharding, wire
 from .batching import CallBatcher, settle
 from .eventlog import EventLog, is_last_word
 from .lookups import BatchedLookup
 from .orchestration import OrchestrationRuntime
-from .routing import build_router
+from .routing import build_router, preload_providers
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,9 @@ class Orchestrator:
             self._ready = asyncio.get_running_loop().create_future()
             try:
                 gctune.tune()
+                gil.tune()
                 await self.store.open()
+                await preload_providers(self.router)
                 self.cpus = float(ray.cluster_resources().get("CPU", 1.0))
                 for cov in await self.store.covenants(active_only=True, limit=1_000_000):
                     self.resumed.append(cov.id)

@@ -6,6 +6,7 @@ the catalog, being immutable data, is parsed once per process.
 
 from __future__ import annotations
 
+import asyncio
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,6 +30,18 @@ def build_router(config: AgentConfig) -> Router:
     else:
         pool = ProviderPool(catalog, settings)
     return Router(catalog, pool, settings)
+
+
+def preload(router: Router) -> None:
+    """Import the providers' SDKs now, not at the first call (a pool may not offer it)."""
+    load = getattr(router.pool, "preload", None)
+    if load is not None:
+        load()
+
+
+async def preload_providers(router: Router) -> None:
+    """`preload` in a thread: a shard's event loop never stalls on an import."""
+    await asyncio.to_thread(preload, router)
 
 
 async def close_router(router: Router) -> None:

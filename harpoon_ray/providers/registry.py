@@ -36,12 +36,15 @@ class ProviderKind:
 
     `create` raises `MissingCredential` when a key is missing (the pool then simulates);
     `at_test_server` rewrites a config to reach `harpoon_ray.testing.server` at a base
-    URL (None: the kind never talks HTTP).
+    URL (None: the kind never talks HTTP). `preload` imports what `create` will need
+    (an SDK takes ~0.2 s to import): a long-lived process calls it off its event loop at
+    start, so the first call of that kind does not stall everything else on the loop.
     """
 
     name: str
     create: ProviderFactory
     at_test_server: TestServerConfig | None = None
+    preload: Callable[[], Any] | None = None
 
 
 _KINDS: dict[str, ProviderKind] = {}
@@ -72,6 +75,7 @@ def _from_module(kind: str, module: str) -> ProviderKind:
         kind,
         create=lambda config, settings: load().create(config, settings),
         at_test_server=lambda config, base_url: load().at_test_server(config, base_url),
+        preload=load,
     )
 
 
@@ -128,6 +132,13 @@ class ProviderPool:
         if provider is None:
             provider = self._providers[spec.provider] = self._build(spec.provider)
         return provider
+
+    def preload(self) -> None:
+        """Import every configured kind's module now (blocking: run it in a thread)."""
+        for config in self._configs.values():
+            kind = _KINDS.get(config.kind)
+            if kind is not None and kind.preload is not None:
+                kind.preload()
 
     def is_simulated(self, spec: ModelSpec) -> bool:
         return self.for_model(spec).simulated

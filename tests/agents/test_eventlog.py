@@ -111,3 +111,27 @@ async def test_a_flush_or_a_follower_cuts_the_linger_short(store):
     log.append("c1", EventType.PROGRESS)
     assert [e.seq for e in await asyncio.wait_for(follower, 1)] == [2]
     await log.close()
+
+
+async def test_events_appended_during_a_commit_go_in_the_next_at_once(store):
+    """What arrives while a commit runs has waited already: no flush interval after it."""
+    log = EventLog(store, flush_interval_s=0.5)
+    await log.open_covenant("c1", "local")
+    real_write = store.write
+    writing = asyncio.Event()
+
+    async def slow_write(batch):
+        writing.set()
+        await asyncio.sleep(0.1)
+        await real_write(batch)
+
+    store.write = slow_write
+    log.append("c1", EventType.PLAN)
+    first = asyncio.create_task(log.flush())
+    await asyncio.wait_for(writing.wait(), 2)
+    log.append("c1", EventType.PROGRESS)  # lands while the first commit is being written
+    await first
+    # the next commit (another 0.1 s) starts at once, not after another 0.5 s interval
+    await asyncio.wait_for(log.flush(), 0.3)
+    assert [e.seq for e in await log.read("c1")] == [1, 2]
+    await log.close()

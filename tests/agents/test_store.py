@@ -104,6 +104,27 @@ async def test_agents_keep_their_thoughts_and_actions(store):
     assert got.thoughts == ["read the text"] and got.actions[0].output_tokens == 5
 
 
+async def test_rows_keep_every_value_through_the_json_parameter(store):
+    """Quotes, non-ASCII text, nulls, nested payloads and exact floats come back as sent."""
+    ts = 1795600000.123456789
+    payload = {"text": 'a "quoted" \\ line\nand émoji 🐟', "n": [1, 2.5, None], "ok": True}
+    event = Event(
+        seq=1, ts=ts, type="agent.output", covenant_id="c1", tenant_id="t'1", payload=payload
+    )
+    agent = AgentExecution(
+        agent_id="w'1", covenant_id="c1", role="worker", title='ünï "title"', output=None
+    )
+    await store.write(WriteBatch(events=[(event, None)], agents=[agent]))
+    (got,) = await store.events("c1")
+    assert got == event and got.agent_id is None
+    (row,) = await store.agents("c1")
+    assert (row.agent_id, row.title, row.output, row.model) == ("w'1", agent.title, None, None)
+    metric = {"tenant_id": "local", "ts": ts, "name": "cost", "value": 0.5, "labels": {"k": "é"}}
+    await store.write(WriteBatch(metrics=[metric]))
+    rows = await store.query("SELECT ts, labels->>'k', covenant_id FROM metrics")
+    assert rows == [(ts, "é", None)]
+
+
 async def test_a_batch_commits_whole_or_not_at_all(store):
     """A batch whose events collide with stored ones leaves none of its rows behind."""
     await store.write(WriteBatch(events=[(_event("c1", 1), None)]))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 
 import pytest
 
@@ -149,3 +151,21 @@ async def test_for_test_server_reaches_the_server_for_every_kind(catalog, server
         await pool.for_model(spec).complete(request(), spec)
     assert server.calls() == {spec.provider_model: 1 for spec in specs}
     await pool.aclose()
+
+
+def test_preload_imports_each_configured_kinds_sdk_before_any_call():
+    """A fresh process imports no provider SDK until a call needs it, or until `preload`."""
+    code = (
+        "import sys\n"
+        "from harpoon_ray.catalog import load_catalog\n"
+        "from harpoon_ray.providers.registry import ProviderPool\n"
+        "pool = ProviderPool(load_catalog())\n"
+        "names = ['harpoon_ray.providers.openai', 'harpoon_ray.providers.groq']\n"
+        "print([n in sys.modules for n in names])\n"
+        "pool.preload()\n"
+        "print([n in sys.modules for n in names])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split("\n")
+    assert out[:2] == ["[False, False]", "[True, True]"]
