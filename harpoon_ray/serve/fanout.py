@@ -26,7 +26,7 @@ import contextlib
 import itertools
 import logging
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 from ..schemas import Event
@@ -113,6 +113,7 @@ class Subscription:
         "ended",
         "limit",
         "replay_until",
+        "sink",
         "source",
     )
 
@@ -131,6 +132,9 @@ class Subscription:
         self._backlog = 0  # chunks at the head of the queue from a kept log, not counted
         self._waiter: asyncio.Future[None] | None = None
         self._replayed = after >= replay_until
+        # Sends a chunk's message at once, if its socket can (True): set by a socket whose
+        # server writes prepared frames on the spot (ws_frames.WRITE_NOW).
+        self.sink: Callable[[PreparedText], bool] | None = None
 
     @classmethod
     def of_ended_log(
@@ -191,9 +195,20 @@ class Subscription:
         """Queue a chunk; False (and nothing queued) when it would pass the limit.
 
         An empty queue takes any chunk: a page bigger than the limit is still bounded (by
-        the long-poll's page size) and a reader in step must never be dropped for it."""
+        the long-poll's page size) and a reader in step must never be dropped for it. A
+        reader in step whose socket takes the chunk's message at once (`sink`) gets it
+        so, without a wake-up or a send of its own."""
         if self._queued and self._queued + len(chunk) > self.limit:
             return False
+        if (
+            self.sink is not None
+            and self._waiter is not None  # its reader waits: nothing queued, none sending
+            and not self._waiter.done()
+            and chunk.first == self.after + 1
+            and self.sink(chunk.message)
+        ):
+            self.after = chunk.last
+            return True
         self._chunks.append(chunk)
         self._queued += len(chunk)
         self._wake()

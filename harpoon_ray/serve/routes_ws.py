@@ -34,7 +34,7 @@ from ..schemas import QueryRequest
 from .auth import TenantResolver
 from .context import GatewayContext
 from .fanout import SlowConsumer, Subscription
-from .ws_frames import MESSAGE_KEY, SCOPE_EXTENSION, PreparedText
+from .ws_frames import MESSAGE_KEY, SCOPE_EXTENSION, WRITE_NOW, PreparedText
 
 log = logging.getLogger("harpoon.serve.ws")
 
@@ -138,12 +138,23 @@ class Connection:
     covenant; an idle socket has none). Where the server takes prepared frames (the
     replica's own uvicorn, ws_protocol) a message goes with its frame built once."""
 
-    __slots__ = ("_pumps", "_send_lock", "closed", "ctx", "last_sent", "prepared", "ws")
+    __slots__ = (
+        "_pumps",
+        "_send_lock",
+        "_write_now",
+        "closed",
+        "ctx",
+        "last_sent",
+        "prepared",
+        "ws",
+    )
 
     def __init__(self, ws: WebSocket, ctx: GatewayContext) -> None:
         self.ws = ws
         self.ctx = ctx
-        self.prepared = SCOPE_EXTENSION in (ws.scope.get("extensions") or {})
+        ext = (ws.scope.get("extensions") or {}).get(SCOPE_EXTENSION)
+        self.prepared = ext is not None
+        self._write_now = ext.get(WRITE_NOW) if isinstance(ext, dict) else None
         self._send_lock = asyncio.Lock()
         self._pumps: dict[str, asyncio.Task[None]] | None = None
         self.closed = False
@@ -163,6 +174,19 @@ class Connection:
         async with self._send_lock:
             await self.ws.send(message)
         self.last_sent = time.monotonic()
+
+    def send_now(self, prepared: PreparedText) -> bool:
+        """Write a frame at once, from the caller's turn, when nothing else is being sent
+        on this socket and the server offers it (ws_frames.WRITE_NOW); else False."""
+        if self._write_now is None or self.closed or self._send_lock.locked():
+            return False
+        try:
+            sent = self._write_now(prepared)
+        except Exception:  # the transport went away: the pump's own send will say so
+            return False
+        if sent:
+            self.last_sent = time.monotonic()
+        return sent
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.send_text(json.dumps(frame))
@@ -189,6 +213,8 @@ class Connection:
         elif covenant_id in self._pumps and not self._pumps[covenant_id].done():
             return
         sub = self.ctx.fanout.subscribe(covenant_id, after)
+        if self._write_now is not None:
+            sub.sink = self.send_now
         self._pumps[covenant_id] = asyncio.create_task(self._pump(sub, close_at_end))
 
     async def _pump(self, sub: Subscription, close_at_end: bool) -> None:

@@ -24,9 +24,13 @@ import zlib
 
 # The ASGI contract between the app and a server that takes prepared frames
 # (ws_protocol.py): the server announces SCOPE_EXTENSION in a socket's scope, and the app
-# then adds a message's PreparedText under MESSAGE_KEY to its `websocket.send`.
+# then adds a message's PreparedText under MESSAGE_KEY to its `websocket.send`. The
+# extension's dict may hold a callable under WRITE_NOW: `write_now(prepared) -> bool`
+# writes the frame at once, without awaiting, when the socket takes writes (open, not
+# paused by flow control), else writes nothing and returns False.
 SCOPE_EXTENSION = "harpoon.prepared_frames"
 MESSAGE_KEY = "harpoon.prepared"
+WRITE_NOW = "write_now"
 
 OP_TEXT = 0x1
 FIN = 0x80

@@ -7,6 +7,10 @@ sees it may add a `PreparedText` under the message key `harpoon.prepared` to a
 the prepared frame of this socket's kind straight to the transport instead of framing
 and compressing the text itself. Flow control, close and disconnect are uvicorn's.
 
+The extension also offers `write_now`, the same write as a plain call: a covenant's feed
+hands a new chunk to a thousand idle sockets in one turn of the loop, where a send per
+socket meant waking its task and passing the ASGI send chain, ~0.1 ms each.
+
 Deflate, when on, is negotiated with `server_no_context_takeover` (so one compressed
 frame fits every socket) and `client_no_context_takeover` (so an idle socket keeps no
 zlib state for what the client sends: a few control frames). Browsers accept both.
@@ -25,7 +29,7 @@ from websockets.extensions.permessage_deflate import (
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from .ws_frames import MESSAGE_KEY, SCOPE_EXTENSION, PreparedText
+from .ws_frames import MESSAGE_KEY, SCOPE_EXTENSION, WRITE_NOW, PreparedText
 
 _UNKNOWN = object()  # the negotiated kind, read once after the handshake
 
@@ -53,7 +57,7 @@ class PreparedFramesProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
-            scope["extensions"][SCOPE_EXTENSION] = {}
+            scope["extensions"][SCOPE_EXTENSION] = {WRITE_NOW: self.write_now}
 
     def _frame_kind(self) -> int | None:
         """0 for plain frames, the window bits for stand-alone deflate, None when this
@@ -65,6 +69,23 @@ class PreparedFramesProtocol(WebSocketsSansIOProtocol):
                     kind = ext.local_max_window_bits if ext.local_no_context_takeover else None
             self._kind = kind
         return self._kind  # type: ignore[return-value]
+
+    def write_now(self, prepared: PreparedText) -> bool:
+        """Write the frame now if the socket takes it without waiting; else False."""
+        if (
+            not self.handshake_complete
+            or self.close_sent
+            or self.initial_response is not None
+            or self.disconnected
+            or self.conn.state is not State.OPEN
+            or not self.writable.is_set()
+        ):
+            return False
+        kind = self._frame_kind()
+        if kind is None:
+            return False
+        self.transport.write(prepared.frame(kind))
+        return True
 
     async def send(self, message: Any) -> None:
         prepared = message.get(MESSAGE_KEY)

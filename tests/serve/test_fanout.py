@@ -96,6 +96,32 @@ async def test_in_step_subscribers_send_the_very_same_prepared_frame() -> None:
     await fanout.aclose()
 
 
+async def test_a_waiting_reader_whose_socket_takes_the_frame_gets_it_written_at_once() -> None:
+    """A reader in step hands the chunk's shared message to its socket's `sink` from the
+    feed's own turn; when the socket cannot take it (paused), it is queued and sent the
+    usual way, and nothing later overtakes it."""
+    log = MemoryLog()
+    fanout = CovenantFanout(log)
+    written: list[PreparedText] = []
+    takes = [True]
+    sub = fanout.subscribe(CID)
+    sub.sink = lambda message: takes[0] and (written.append(message) or True)
+    reader = asyncio.create_task(sub.next())
+    await settle()
+    log.append(3)
+    await settle()
+    assert [seqs(m) for m in written] == [[1, 2, 3]] and not reader.done()
+    takes[0] = False
+    log.append(2)
+    await settle()
+    takes[0] = True
+    log.append(1, close=True)
+    assert seqs((await asyncio.wait_for(reader, 5))[1]) == [4, 5]
+    assert [seqs(f) for f in await drain(sub)] == [[6]]
+    assert len(written) == 1
+    await fanout.aclose()
+
+
 async def test_a_burst_comes_in_one_poll_and_goes_out_in_frames_of_at_most_1000() -> None:
     """2,500 events stored at once are fetched in one long-poll page and reach an in-step
     subscriber as three frames of at most MAX_BATCH_EVENTS, in order."""
