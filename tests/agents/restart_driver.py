@@ -17,6 +17,7 @@ import ray
 from helpers import agent_events, agent_settings, wait_for
 
 from harpoon_ray.agents.client import HarpoonClient
+from harpoon_ray.local_ray import init_local_ray
 from harpoon_ray.schemas import EventType, QueryRequest
 
 
@@ -48,7 +49,10 @@ async def resume(client: HarpoonClient, covenant_id: str) -> dict:
 def main() -> None:
     phase, data_dir, base_url = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     settings = agent_settings(data_dir, "harpoon-restart", orchestrator_shards=1)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="harpoon")
+    # a Ray of its own, on loopback like every Ray Harpoon starts
+    init_local_ray(
+        settings, num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="harpoon"
+    )
     try:
         client = HarpoonClient(settings, provider_base_url=base_url)
         if phase == "start":
