@@ -15,6 +15,7 @@ import pytest
 from harpoon_ray.schemas import Completion
 from harpoon_ray.serve.metrics import MetricsWindow
 from harpoon_ray.serve.metrics_hub import (
+    IDLE_HEARTBEAT_S,
     HubLink,
     MetricsShipper,
     hub_name,
@@ -125,6 +126,27 @@ async def test_shipper_flushes_by_itself(hub_app: str) -> None:
     merged = await wait_for(lambda: s.hub.summary(None), lambda m: m["totals"]["requests"] == 4)
     assert merged["totals"]["requests"] == 4
     assert s.pending == 0 and s.shipped == 4
+    await s.aclose()
+
+
+async def test_an_idle_shipper_sends_a_heartbeat_a_second_not_every_flush(hub_app: str) -> None:
+    """With nothing recorded the shipper still tells the hub it is alive, but once per
+    IDLE_HEARTBEAT_S, not at every FLUSH_S tick."""
+    s = shipper(hub_app, "Gateway#idle", flush_s=0.02)
+    pushes = 0
+    push = s.hub.push
+
+    async def counted(*args: Any) -> int:
+        nonlocal pushes
+        pushes += 1
+        return await push(*args)
+
+    s.hub.push = counted  # type: ignore[method-assign]
+    s.start()
+    await asyncio.sleep(IDLE_HEARTBEAT_S * 1.5)
+    assert 1 <= pushes <= 2  # ~75 ticks
+    merged = await s.hub.summary(None)
+    assert merged["sources"]["Gateway#idle"]["records"] == 0
     await s.aclose()
 
 
