@@ -93,21 +93,30 @@ ROLES = (
 )
 
 
-def cpu_by_role(root_pid: int) -> dict[str, float]:
-    """CPU seconds used so far by the app's processes (by role) and by this one (the
-    clients)."""
-    out: dict[str, float] = {"clients": sum(psutil.Process().cpu_times()[:2])}
+def cpu_by_process(root_pid: int) -> dict[int, tuple[str, float]]:
+    """(role, CPU seconds so far) of each of the app's processes, and of this one (the
+    clients, pid 0)."""
+    out = {0: ("clients", sum(psutil.Process().cpu_times()[:2]))}
     with contextlib.suppress(psutil.Error):
         for p in psutil.Process(root_pid).children(recursive=True):
             with contextlib.suppress(psutil.Error):
                 cmd = " ".join(p.cmdline())
                 role = next((r for pat, r in ROLES if pat in cmd), "other_ray")
-                out[role] = out.get(role, 0.0) + sum(p.cpu_times()[:2])
+                out[p.pid] = (role, sum(p.cpu_times()[:2]))
     return out
 
 
-def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {k: round(after[k] - before.get(k, 0.0), 1) for k in sorted(after)}
+def cpu_delta(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+) -> dict[str, float]:
+    """CPU seconds per role between two samples, process by process under its role at
+    the end (a worker's title changes as it takes tasks); a process that exited in
+    between is missing from both ends, not subtracted."""
+    out: dict[str, float] = {}
+    for pid, (role, cpu) in after.items():
+        start = before.get(pid, (role, 0.0))[1]
+        out[role] = out.get(role, 0.0) + cpu - start
+    return {k: round(v, 1) for k, v in sorted(out.items())}
 
 
 # Events as the server encodes them (pydantic, compact, `seq` then `ts` first): a scan for
@@ -209,7 +218,7 @@ async def fanout(base: str, ingress: str, clients: int, agents: int, root_pid: i
             break
         await asyncio.sleep(0.1)
     connect_s = time.monotonic() - t0
-    cpu0 = cpu_by_role(root_pid)
+    cpu0 = cpu_by_process(root_pid)
     t_run = time.monotonic()
     async with httpx.AsyncClient(base_url=base, timeout=120) as http:
         r = await http.post(
@@ -223,7 +232,7 @@ async def fanout(base: str, ingress: str, clients: int, agents: int, root_pid: i
             t.cancel()
         stop.set()
         await sampler
-        cpu = cpu_delta(cpu0, cpu_by_role(root_pid))
+        cpu = cpu_delta(cpu0, cpu_by_process(root_pid))
         run_s = time.monotonic() - t_run
         log: list[int] = []
         while True:
