@@ -36,7 +36,9 @@ def _run(*args: str) -> dict:
 
 def test_a_covenant_resumes_after_the_whole_ray_instance_restarts(server, tmp_path):
     """A covenant cut off by a Ray shutdown completes under a new Ray, reusing finished agents."""
-    script_every_model(server, [{"latency_s": 0.0}] * 4 + [{"latency_s": 3.0}] * 60)
+    # The slow agents must still be running when the first driver stops Ray: 3 s was
+    # once not enough on a loaded machine (nothing was left to resume).
+    script_every_model(server, [{"latency_s": 0.0}] * 4 + [{"latency_s": 8.0}] * 60)
     first = _run("start", str(tmp_path), server.base_url)
     cid = first["covenant_id"]
     before = [Event.model_validate(e) for e in first["events"]]
