@@ -281,7 +281,8 @@ def write_readme(result: dict[str, Any]) -> None:
     )
     section = (
         f"{START}\n## Web UI (`bench_ui.py`)\n\n"
-        f"Headless Debian Chromium against the Serve app on loopback (simulated provider), "
+        f"Headless Debian Chromium against {result.get('ingress', 'the Serve app')} on "
+        f"loopback (simulated provider), "
         f"{result['cores']} cores, {result['date']}, 1-minute load average "
         f"{result['load_avg_1m']['start']} at the start, {result['load_avg_1m']['end']} at "
         f"the end. "
@@ -311,6 +312,11 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=None)
     parser.add_argument("--loads", type=int, default=None)
     parser.add_argument("--url", default=None, help="use an app already running here")
+    parser.add_argument(
+        "--ingress",
+        default=None,
+        help='what --url is, for the record (e.g. "`harpoon run` (HAProxy ingress)")',
+    )
     parser.add_argument("--deadline-s", type=float, default=240.0)
     args = parser.parse_args()
     agents = args.agents or (1000 if args.quick else 10_000)
@@ -334,6 +340,8 @@ def main() -> None:
         "quick": args.quick,
         "python": platform.python_version(),
         "commit": git_commit(),
+        "ingress": args.ingress
+        or ("the app at " + args.url if args.url else "bench_ui's own app (Serve's proxy)"),
         "load_avg_1m": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
         "assets": asset_sizes(),
         "load": load,
