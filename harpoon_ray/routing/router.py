@@ -7,7 +7,7 @@ with exponential backoff and full jitter (or the provider's Retry-After), up to
 out, `AllModelsFailed` carries them all.
 
 The chain is the decision's model and at most `Settings.max_fallbacks` fallbacks, and
-`Settings.call_deadline_s` (or `complete(..., deadline_s=)`) bounds a whole call,
+`Settings.call_deadline_s` (or `deadline_s=` of `complete` and `stream`) bounds a whole call,
 retries and backoff included: a prompt whose models all fail gives up in bounded time
 instead of walking every model of the catalog with every retry.
 
@@ -244,18 +244,37 @@ class Router:
         request: ModelRequest,
         constraints: Constraints | None = None,
         model: str | None = None,
+        *,
+        deadline_s: float | None = None,
     ) -> AsyncIterator[StreamChunk | Completion]:
-        """Yield text deltas as `StreamChunk`s, then one `Completion` with the totals."""
+        """Yield text deltas as `StreamChunk`s, then one `Completion` with the totals.
+
+        Each chunk must come within the chunk timeout, and the whole call within
+        `deadline_s` (default `Settings.call_deadline_s`), each try within a backstop of
+        3x the model's expected time for `max_tokens`: a model that trickles a token just
+        inside the chunk timeout is cut, not followed for hours. Past the first chunk a
+        cut ends the stream with `StreamInterrupted`, as any failure there does."""
         request, constraints = checked(request, constraints, model)
+        budget = self.settings.call_deadline_s if deadline_s is None else deadline_s
+        if budget is not None and not budget > 0:
+            raise ValidationFailed(f"deadline_s must be > 0, got {budget}", param="deadline_s")
         decision = self._decide_to_call(request, _needing_streaming(constraints), model)
         started = self._clock()
+        ends = None if budget is None else started + budget
         attempts: list[Attempt] = []
         for spec in self._chain(decision):
             b = self.breaker(spec.id)
             for retry in range(self.retry.max_retries + 1):
+                limit = self._stream_try_s(request, spec)
+                if ends is not None:
+                    left = ends - self._clock()
+                    if left <= 0:
+                        raise all_failed(attempts, deadline_s=budget)
+                    limit = min(limit, left)
                 if not self._admit(b, spec, retry, attempts):
                     break
                 t0 = self._clock()
+                try_ends = t0 + limit
                 parts: list[str] = []
                 first_at: float | None = None
                 final: StreamChunk | None = None
@@ -264,7 +283,8 @@ class Router:
                 try:
                     try:
                         while True:
-                            async with asyncio.timeout(self._chunk_timeout_s(request)):
+                            wait = min(self._chunk_timeout_s(request), try_ends - self._clock())
+                            async with asyncio.timeout(max(wait, 0.0)):
                                 chunk = await anext(source)
                             simulated = simulated or chunk.simulated
                             if chunk.done:
@@ -321,8 +341,10 @@ class Router:
                         simulated=simulated,
                     )
                     return
-                if not await self._wait_before_retry(err, retry):
+                if not await self._wait_before_retry(err, retry, ends):
                     break
+        if ends is not None and ends - self._clock() <= 0:
+            raise all_failed(attempts, deadline_s=budget)
         raise all_failed(attempts)
 
     # ------------------------------------------------------------------ helpers
@@ -402,6 +424,11 @@ class Router:
         """A whole-call deadline: the request's own, else a generous backstop for hangs."""
         if request.timeout_s is not None:
             return request.timeout_s
+        return max(self.settings.read_timeout_s, 3 * spec.expected_latency_s(request.max_tokens))
+
+    def _stream_try_s(self, request: ModelRequest, spec: ModelSpec) -> float:
+        """A stream try's backstop: generous for `max_tokens`, never the chunk timeout
+        (`timeout_s` bounds each chunk of a stream, not its whole length)."""
         return max(self.settings.read_timeout_s, 3 * spec.expected_latency_s(request.max_tokens))
 
     def _chunk_timeout_s(self, request: ModelRequest) -> float:

@@ -29,10 +29,13 @@ from ..schemas import ModelRequest, ModelSpec, ProviderResponse, StreamChunk
 
 @dataclass(frozen=True)
 class Reply:
+    """An answer; streamed word by word, `every_s` apart (a model that trickles)."""
+
     text: str = "ok"
     delay_s: float = 0.0
     input_tokens: int | None = None
     output_tokens: int | None = None
+    every_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ class ScriptedProvider:
                     return
                 raise StreamInterrupted(f"stream cut after {o.after_chunks} chunks", model=model.id)
             yield StreamChunk(delta=word if i == 0 else " " + word)
-            await asyncio.sleep(0)
+            await asyncio.sleep(getattr(o, "every_s", 0.0))
         tokens_in, tokens_out = self._usage(o, request)
         yield StreamChunk(
             done=True, input_tokens=tokens_in, output_tokens=tokens_out, finish_reason="stop"

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from harpoon_ray.errors import AllModelsFailed, ProviderUnavailable, RateLimited, ValidationFailed
+from harpoon_ray.errors import (
+    AllModelsFailed,
+    ProviderUnavailable,
+    RateLimited,
+    StreamInterrupted,
+    ValidationFailed,
+)
 from harpoon_ray.routing import Router, analyse, select
 from harpoon_ray.testing.scripted import Fail, Hang, Reply, ScriptedPool
 
@@ -117,3 +123,26 @@ def test_a_repeated_prompt_reuses_its_analysis(make_router):
 
 
 MEDIUM_TEXT = "Write a Python function that merges two sorted lists."
+
+
+async def test_a_stream_that_trickles_past_the_deadline_is_cut(catalog, settings):
+    """Each word comes well within the chunk timeout, but the call's deadline ends the
+    stream: the words sent so far, then StreamInterrupted naming the timeout."""
+    pool = ScriptedPool(default=[Reply(text="one two three four five six", every_s=0.1)])
+    router = Router(catalog, pool, settings)  # real clock: the deadline is wall time
+    got: list[str] = []
+    with pytest.raises(StreamInterrupted, match="timeout"):
+        async for item in router.stream(ask(HARD), deadline_s=0.25):
+            got.append(item.delta)
+    assert 1 <= len(got) < 6
+
+
+async def test_a_stream_whose_models_all_hang_fails_at_the_deadline(catalog, settings):
+    """No first chunk before the deadline: the call fails once, as a timeout, 504."""
+    pool = ScriptedPool(default=[Hang()])
+    router = Router(catalog, pool, settings)
+    with pytest.raises(AllModelsFailed) as info:
+        async for _ in router.stream(ask(HARD), deadline_s=0.2):
+            pass
+    assert "deadline of 0.2s ran out" in info.value.message
+    assert len(pool.calls()) == 1 and info.value.http_status == 504
