@@ -200,12 +200,7 @@ class Router:
         for spec in self._chain(decision):
             b = self.breaker(spec.id)
             for retry in range(self.retry.max_retries + 1):
-                limit = self._deadline_s(request, spec)
-                if ends is not None:
-                    left = ends - self._clock()
-                    if left <= 0:
-                        raise all_failed(attempts, deadline_s=budget)
-                    limit = min(limit, left)
+                limit = self._left(self._deadline_s(request, spec), ends, attempts, budget)
                 if not self._admit(b, spec, retry, attempts):
                     break
                 t0 = self._clock()
@@ -265,12 +260,7 @@ class Router:
         for spec in self._chain(decision):
             b = self.breaker(spec.id)
             for retry in range(self.retry.max_retries + 1):
-                limit = self._stream_try_s(request, spec)
-                if ends is not None:
-                    left = ends - self._clock()
-                    if left <= 0:
-                        raise all_failed(attempts, deadline_s=budget)
-                    limit = min(limit, left)
+                limit = self._left(self._stream_try_s(request, spec), ends, attempts, budget)
                 if not self._admit(b, spec, retry, attempts):
                     break
                 t0 = self._clock()
@@ -425,6 +415,18 @@ class Router:
         if request.timeout_s is not None:
             return request.timeout_s
         return max(self.settings.read_timeout_s, 3 * spec.expected_latency_s(request.max_tokens))
+
+    def _left(
+        self, limit: float, ends: float | None, attempts: list[Attempt], budget: float | None
+    ) -> float:
+        """A try's `limit`, cut to what is left of the call's deadline (none left: the
+        call has failed)."""
+        if ends is None:
+            return limit
+        left = ends - self._clock()
+        if left <= 0:
+            raise all_failed(attempts, deadline_s=budget)
+        return min(limit, left)
 
     def _stream_try_s(self, request: ModelRequest, spec: ModelSpec) -> float:
         """A stream try's backstop: generous for `max_tokens`, never the chunk timeout
