@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .unicode import valid_text
+
 
 class HarpoonError(Exception):
     """Base of every error Harpoon raises on purpose."""
@@ -32,6 +34,7 @@ class HarpoonError(Exception):
     error_type = "internal_error"
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
+        message = valid_text(message)  # may quote a provider's error body
         super().__init__(message)
         self.message = message
         self.param = param

@@ -49,6 +49,7 @@ from ..schemas import (
     StreamChunk,
 )
 from ..settings import Settings, get_settings
+from ..unicode import valid_text
 from . import complexity, selector
 from .breaker import CircuitBreaker
 from .cost import estimate_input_tokens, estimate_output_tokens, price
@@ -221,7 +222,7 @@ class Router:
                         spec,
                         decision,
                         attempts,
-                        text=resp.text,
+                        text=valid_text(resp.text),
                         tokens=(resp.input_tokens, resp.output_tokens),
                         ttft_s=(t0 - started) + resp.ttft_s,
                         latency_s=self._clock() - started,
@@ -282,10 +283,11 @@ class Router:
                                 break
                             if not chunk.delta:
                                 continue
+                            delta = valid_text(chunk.delta)
                             if first_at is None:
                                 first_at = self._clock()
-                            parts.append(chunk.delta)
-                            yield StreamChunk(delta=chunk.delta, simulated=simulated)
+                            parts.append(delta)
+                            yield StreamChunk(delta=delta, simulated=simulated)
                     except StopAsyncIteration:
                         raise StreamInterrupted(
                             "the stream ended without its final chunk", model=spec.id

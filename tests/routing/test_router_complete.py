@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import pytest
@@ -184,3 +185,21 @@ async def test_bad_input_is_a_typed_error_naming_the_field(
     with pytest.raises(ValidationFailed):
         await anext(router.stream(request_, constraints, model))
     assert pool.calls() == []
+
+
+async def test_a_lone_surrogate_in_an_answer_becomes_a_replacement_character(make_router):
+    """JSON may carry an escaped lone surrogate, which nothing can encode later (the store,
+    the wire): the router hands on U+FFFD instead, streamed or not."""
+    pool = ScriptedPool(default=[Reply(text="bad \ud800 text")])
+    router = make_router(pool)
+    done = await router.complete(ask(SIMPLE))
+    streamed = [item async for item in router.stream(ask(SIMPLE))]
+    for text in (done.text, "".join(c.delta for c in streamed[:-1]), streamed[-1].text):
+        assert text == "bad \ufffd text" and text.encode("utf-8")
+
+
+def test_an_error_quoting_a_lone_surrogate_can_be_sent():
+    """An error message that quotes a provider's body is made encodable too."""
+    err = ProviderUnavailable("upstream said: \udc80 oops")
+    assert err.message == "upstream said: \ufffd oops"
+    assert json.dumps(err.to_dict(), ensure_ascii=False).encode("utf-8")
