@@ -9,6 +9,7 @@ import pytest
 
 from harpoon_ray.agents.chunk import warm_worker
 from harpoon_ray.agents.sharding import AgentConfig
+from harpoon_ray.local_ray import IDLE_WORKER_ENV, keep_idle_workers
 from harpoon_ray.schemas import CovenantStatus, EventType, QueryRequest
 
 from .helpers import agent_settings
@@ -37,3 +38,15 @@ async def test_worker_warm_ups_sent_together_land_in_different_workers(ray_insta
     config = AgentConfig(settings=agent_settings(tmp_path, "harpoon-test-warm"))
     pids = await asyncio.gather(*(warm_worker.remote(config, 1.0) for _ in range(2)))
     assert len(set(pids)) == 2 and os.getpid() not in pids
+
+
+def test_a_local_ray_keeps_idle_workers_a_minute_unless_told_otherwise():
+    """Ray reaps a worker 1 s after its task by default, and each covenant's chunks then
+    imported Harpoon again in fresh workers: a Ray Harpoon starts keeps them 60 s, and an
+    exported setting wins."""
+    env: dict[str, str] = {}
+    keep_idle_workers(env)
+    assert env == {IDLE_WORKER_ENV: "60000"}
+    env = {IDLE_WORKER_ENV: "1000"}
+    keep_idle_workers(env)
+    assert env == {IDLE_WORKER_ENV: "1000"}
