@@ -84,8 +84,9 @@ class Orchestrator:
         await asyncio.shield(self._ready)
 
     def _warm_workers(self) -> None:
-        """One warm-up per CPU, not awaited: Ray keeps about that many idle workers, the
-        ones chunks then run in (see chunk.warm_worker)."""
+        """One warm-up per CPU, not awaited, for the first covenants' chunks (see
+        chunk.warm_worker); Ray keeps an idle worker for `local_ray.IDLE_WORKER_KEEP_MS`
+        when Harpoon started it."""
         for _ in range(max(1, int(self.cpus))):
             warm_worker.remote(self.config, WARM_HOLD_S)
 
