@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -273,17 +272,3 @@ def run_chunk(
         specs = _SPECS.validate_json(specs)
     with gctune.tuned():
         yield from _drive(config, tenant_id, constraints, specs)
-
-
-@ray.remote(max_retries=0, num_cpus=CHUNK_CPUS)
-def warm_worker(config: AgentConfig, hold_s: float) -> int:
-    """Import what a chunk needs (the router, the providers' SDKs) in an idle worker.
-
-    A chunk landing in a fresh worker first spends ~1 s of CPU importing; on a small
-    machine that second is taken from the shard and the gateway streaming the very burst
-    the chunk starts (its task workers took 2.0 CPU-seconds of a 1,000-agent run when one
-    was fresh, 1.0 when both were warm). Holding the worker `hold_s` makes calls made
-    together land in different workers; returns the worker's pid."""
-    preload(build_router(config))
-    time.sleep(hold_s)
-    return os.getpid()

@@ -24,7 +24,6 @@ from ..patterns.runtime import SubAgentResult
 from ..schemas import Completion, Covenant, CovenantStatus, EventType
 from . import gctune, gil, sharding, wire
 from .batching import CallBatcher, settle
-from .chunk import warm_worker
 from .eventlog import EventLog, is_last_word
 from .lookups import BatchedLookup
 from .orchestration import OrchestrationRuntime
@@ -32,8 +31,6 @@ from .routing import build_router, preload_providers
 from .store import Store
 
 log = logging.getLogger(__name__)
-
-WARM_HOLD_S = 1.0  # long enough for the warm-ups sent together to overlap
 
 MEDIATOR_NOTICE_S = 5.0
 ENDED_KEPT = 10_000
@@ -72,8 +69,6 @@ class Orchestrator:
                 await self.store.open()
                 await preload_providers(self.router)
                 self.cpus = float(ray.cluster_resources().get("CPU", 1.0))
-                if self.name == sharding.orchestrator_name(0):
-                    self._warm_workers()
                 for cov in await self.store.covenants(active_only=True, limit=1_000_000):
                     self.resumed.append(cov.id)
                     await self._launch(cov)
@@ -82,13 +77,6 @@ class Orchestrator:
                 self._ready.set_exception(exc)
                 raise
         await asyncio.shield(self._ready)
-
-    def _warm_workers(self) -> None:
-        """One warm-up per CPU, not awaited, for the first covenants' chunks (see
-        chunk.warm_worker); Ray keeps an idle worker for `local_ray.IDLE_WORKER_KEEP_MS`
-        when Harpoon started it."""
-        for _ in range(max(1, int(self.cpus))):
-            warm_worker.remote(self.config, WARM_HOLD_S)
 
     async def ready(self) -> dict[str, Any]:
         """Open the store and resume active covenants; says what was resumed."""

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-
 import pytest
 
-from harpoon_ray.agents.chunk import warm_worker
-from harpoon_ray.agents.sharding import AgentConfig
 from harpoon_ray.local_ray import IDLE_WORKER_ENV, keep_idle_workers
 from harpoon_ray.schemas import CovenantStatus, EventType, QueryRequest
-
-from .helpers import agent_settings
 
 pytestmark = pytest.mark.ray
 
@@ -30,14 +23,6 @@ async def test_each_pattern_completes_with_a_result(client, pattern):
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert events[0].type is EventType.COVENANT_CREATED
     assert EventType.RESULT in {e.type for e in events}
-
-
-async def test_worker_warm_ups_sent_together_land_in_different_workers(ray_instance, tmp_path):
-    """Each warm-up imports the chunk's stack and holds its worker, so two sent together
-    warm two workers: the two chunks of a 1,000-agent covenant on 2 CPUs."""
-    config = AgentConfig(settings=agent_settings(tmp_path, "harpoon-test-warm"))
-    pids = await asyncio.gather(*(warm_worker.remote(config, 1.0) for _ in range(2)))
-    assert len(set(pids)) == 2 and os.getpid() not in pids
 
 
 def test_a_local_ray_keeps_idle_workers_a_minute_unless_told_otherwise():
