@@ -54,6 +54,7 @@ from . import complexity, selector
 from .breaker import CircuitBreaker
 from .cost import estimate_input_tokens, estimate_output_tokens, price
 from .inputs import checked
+from .limits import backstop_s, chunk_timeout_s, try_limit_s, within_deadline
 from .retry import RetryPolicy, all_failed
 from .selector import CatalogIndex
 
@@ -201,7 +202,9 @@ class Router:
         for spec in self._chain(decision):
             b = self.breaker(spec.id)
             for retry in range(self.retry.max_retries + 1):
-                limit = self._left(self._deadline_s(request, spec), ends, attempts, budget)
+                limit = within_deadline(
+                    try_limit_s(request, spec, self.settings), ends, self._clock(), attempts, budget
+                )
                 if not self._admit(b, spec, retry, attempts):
                     break
                 t0 = self._clock()
@@ -261,7 +264,9 @@ class Router:
         for spec in self._chain(decision):
             b = self.breaker(spec.id)
             for retry in range(self.retry.max_retries + 1):
-                limit = self._left(self._stream_try_s(request, spec), ends, attempts, budget)
+                limit = within_deadline(
+                    backstop_s(request, spec, self.settings), ends, self._clock(), attempts, budget
+                )
                 if not self._admit(b, spec, retry, attempts):
                     break
                 t0 = self._clock()
@@ -274,7 +279,9 @@ class Router:
                 try:
                     try:
                         while True:
-                            wait = min(self._chunk_timeout_s(request), try_ends - self._clock())
+                            wait = min(
+                                chunk_timeout_s(request, self.settings), try_ends - self._clock()
+                            )
                             async with asyncio.timeout(max(wait, 0.0)):
                                 chunk = await anext(source)
                             simulated = simulated or chunk.simulated
@@ -411,33 +418,6 @@ class Router:
             return False
         await self._sleep(wait)
         return True
-
-    def _deadline_s(self, request: ModelRequest, spec: ModelSpec) -> float:
-        """A whole-call deadline: the request's own, else a generous backstop for hangs."""
-        if request.timeout_s is not None:
-            return request.timeout_s
-        return max(self.settings.read_timeout_s, 3 * spec.expected_latency_s(request.max_tokens))
-
-    def _left(
-        self, limit: float, ends: float | None, attempts: list[Attempt], budget: float | None
-    ) -> float:
-        """A try's `limit`, cut to what is left of the call's deadline (none left: the
-        call has failed)."""
-        if ends is None:
-            return limit
-        left = ends - self._clock()
-        if left <= 0:
-            raise all_failed(attempts, deadline_s=budget)
-        return min(limit, left)
-
-    def _stream_try_s(self, request: ModelRequest, spec: ModelSpec) -> float:
-        """A stream try's backstop: generous for `max_tokens`, never the chunk timeout
-        (`timeout_s` bounds each chunk of a stream, not its whole length)."""
-        return max(self.settings.read_timeout_s, 3 * spec.expected_latency_s(request.max_tokens))
-
-    def _chunk_timeout_s(self, request: ModelRequest) -> float:
-        """Longest wait for the next chunk of a stream (the first one included)."""
-        return request.timeout_s if request.timeout_s is not None else self.settings.read_timeout_s
 
     def _completion(
         self,

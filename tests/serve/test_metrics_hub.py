@@ -144,7 +144,7 @@ async def test_an_idle_shipper_sends_a_heartbeat_a_second_not_every_flush(hub_ap
     s.hub.push = counted  # type: ignore[method-assign]
     s.start()
     await asyncio.sleep(IDLE_HEARTBEAT_S * 1.5)
-    assert 1 <= pushes <= 2  # ~75 ticks
+    assert pushes in (1, 2)  # of ~75 ticks
     merged = await s.hub.summary(None)
     assert merged["sources"]["Gateway#idle"]["records"] == 0
     await s.aclose()
