@@ -70,21 +70,25 @@ class PreparedFramesProtocol(WebSocketsSansIOProtocol):
             self._kind = kind
         return self._kind  # type: ignore[return-value]
 
+    def _takes_prepared(self) -> bool:
+        """Open for data from the app, and its frames can be the shared ones."""
+        return (
+            self.handshake_complete
+            and not self.close_sent
+            and self.initial_response is None
+            and self._frame_kind() is not None
+        )
+
     def write_now(self, prepared: PreparedText) -> bool:
         """Write the frame now if the socket takes it without waiting; else False."""
         if (
-            not self.handshake_complete
-            or self.close_sent
-            or self.initial_response is not None
+            not self._takes_prepared()
             or self.disconnected
             or self.conn.state is not State.OPEN
             or not self.writable.is_set()
         ):
             return False
-        kind = self._frame_kind()
-        if kind is None:
-            return False
-        self.transport.write(prepared.frame(kind))
+        self.transport.write(prepared.frame(self._frame_kind()))
         return True
 
     async def send(self, message: Any) -> None:
@@ -92,17 +96,11 @@ class PreparedFramesProtocol(WebSocketsSansIOProtocol):
         if (
             not isinstance(prepared, PreparedText)
             or message["type"] != "websocket.send"
-            or not self.handshake_complete
-            or self.close_sent
-            or self.initial_response is not None
+            or not self._takes_prepared()
         ):
-            await super().send(message)
-            return
-        kind = self._frame_kind()
-        if kind is None:
             await super().send(message)
             return
         await self.writable.wait()
         if self.disconnected or self.conn.state is not State.OPEN:
             raise ClientDisconnected()
-        self.transport.write(prepared.frame(kind))
+        self.transport.write(prepared.frame(self._frame_kind()))
