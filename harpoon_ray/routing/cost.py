@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..catalog import Catalog
 from ..errors import ValidationFailed
-from ..schemas import ModelRequest, ModelSpec
+from ..schemas import Attempt, Completion, ModelRequest, ModelSpec, RoutingDecision
 
 # Rough characters per token for English text, used only before a call, to estimate.
 CHARS_PER_TOKEN = 4
@@ -41,3 +41,38 @@ def estimate_input_tokens(request: ModelRequest) -> int:
 def estimate_output_tokens(text: str) -> int:
     """Tokens of an answer whose provider reported no usage (a cut stream)."""
     return -(-len(text) // CHARS_PER_TOKEN)
+
+
+def priced_completion(
+    catalog: Catalog,
+    spec: ModelSpec,
+    decision: RoutingDecision,
+    attempts: list[Attempt],
+    *,
+    text: str,
+    tokens: tuple[int, int],
+    ttft_s: float,
+    latency_s: float,
+    finish_reason: str,
+    simulated: bool,
+) -> Completion:
+    """The routed answer with its price, the flagship's and the saving."""
+    cost, flagship_cost, saving = price(spec, tokens[0], tokens[1], catalog)
+    return Completion(
+        text=text,
+        model=spec.id,
+        provider=spec.provider,
+        tier=spec.tier,
+        input_tokens=tokens[0],
+        output_tokens=tokens[1],
+        cost_usd=cost,
+        flagship_model=catalog.flagship.id,
+        flagship_cost_usd=flagship_cost,
+        saving_usd=saving,
+        ttft_s=max(0.0, ttft_s),
+        latency_s=max(0.0, latency_s),
+        finish_reason=finish_reason,
+        simulated=simulated,
+        attempts=list(attempts),
+        routing=decision,
+    )

@@ -52,7 +52,7 @@ from ..settings import Settings, get_settings
 from ..unicode import valid_text
 from . import complexity, selector
 from .breaker import CircuitBreaker
-from .cost import estimate_input_tokens, estimate_output_tokens, price
+from .cost import estimate_input_tokens, estimate_output_tokens, priced_completion
 from .inputs import checked
 from .limits import backstop_s, chunk_timeout_s, try_limit_s, within_deadline
 from .retry import RetryPolicy, all_failed
@@ -221,7 +221,8 @@ class Router:
                     attempts.append(
                         Attempt(model=spec.id, ok=True, latency_s=self._clock() - t0, retry=retry)
                     )
-                    return self._completion(
+                    return priced_completion(
+                        self.catalog,
                         spec,
                         decision,
                         attempts,
@@ -321,7 +322,8 @@ class Router:
                         Attempt(model=spec.id, ok=True, latency_s=self._clock() - t0, retry=retry)
                     )
                     text = "".join(parts)
-                    yield self._completion(
+                    yield priced_completion(
+                        self.catalog,
                         spec,
                         decision,
                         attempts,
@@ -418,39 +420,6 @@ class Router:
             return False
         await self._sleep(wait)
         return True
-
-    def _completion(
-        self,
-        spec: ModelSpec,
-        decision: RoutingDecision,
-        attempts: list[Attempt],
-        *,
-        text: str,
-        tokens: tuple[int, int],
-        ttft_s: float,
-        latency_s: float,
-        finish_reason: str,
-        simulated: bool,
-    ) -> Completion:
-        cost, flagship_cost, saving = price(spec, tokens[0], tokens[1], self.catalog)
-        return Completion(
-            text=text,
-            model=spec.id,
-            provider=spec.provider,
-            tier=spec.tier,
-            input_tokens=tokens[0],
-            output_tokens=tokens[1],
-            cost_usd=cost,
-            flagship_model=self.catalog.flagship.id,
-            flagship_cost_usd=flagship_cost,
-            saving_usd=saving,
-            ttft_s=max(0.0, ttft_s),
-            latency_s=max(0.0, latency_s),
-            finish_reason=finish_reason,
-            simulated=simulated,
-            attempts=list(attempts),
-            routing=decision,
-        )
 
 
 def _needing_streaming(constraints: Constraints | None) -> Constraints:
