@@ -31,6 +31,7 @@ from typing import Any
 
 from ..schemas import AgentExecution, Covenant, Event, EventType
 from .store import AgentRow, Store, WriteBatch, fast_event
+from .writes import by_covenant
 
 log = logging.getLogger(__name__)
 
@@ -214,12 +215,10 @@ class EventLog:
             batch, self._pending = self._pending, WriteBatch()
             done, self._pending_done = self._pending_done, None
             self._inflight_done = done or asyncio.get_running_loop().create_future()
-            error = await self._write(batch)
+            error = await self._commit(batch)
             if error is None:
-                self._publish(batch)
                 self._inflight_done.set_result(None)
             else:
-                self._forget(batch)
                 self._inflight_done.set_exception(error)
                 self._inflight_done.exception()  # mark retrieved: the callers got it
             self._inflight_done = None
@@ -237,8 +236,32 @@ class EventLog:
             async with asyncio.timeout(left):
                 await self._urgent.wait()
 
-    async def _write(self, batch: WriteBatch) -> BaseException | None:
-        for attempt in range(_WRITE_ATTEMPTS):
+    async def _commit(self, batch: WriteBatch) -> BaseException | None:
+        """Write the batch, else each covenant's part of it alone: one covenant's row that
+        will not go in loses no other covenant's events. Publishes what was written,
+        takes back what was not; returns the first error."""
+        error = await self._write(batch)
+        if error is None:
+            self._publish(batch)
+            return None
+        parts = by_covenant(batch)
+        if len(parts) == 1:
+            self._forget(batch)
+            return error
+        first: BaseException | None = None
+        for part in parts:
+            failed = await self._write(part, attempts=1)  # the whole was retried already
+            if failed is None:
+                self._publish(part)
+            else:
+                self._forget(part)
+                first = first or failed
+        return first
+
+    async def _write(
+        self, batch: WriteBatch, attempts: int = _WRITE_ATTEMPTS
+    ) -> BaseException | None:
+        for attempt in range(attempts):
             try:
                 await self.store.write(batch)
                 self.commits += 1

@@ -66,6 +66,37 @@ class WriteBatch:
         )
 
 
+def by_covenant(b: WriteBatch) -> list[WriteBatch]:
+    """The batch cut into one per covenant (rows of none together), in order within each:
+    for writing apart when the whole will not go in, so that one covenant's bad row does
+    not sink every other covenant's events with it. `new_agents` goes to every part (a
+    hint: an agent id named new that is not goes the careful way, same result)."""
+    parts: dict[str | None, WriteBatch] = {}
+
+    def part(covenant_id: str | None) -> WriteBatch:
+        found = parts.get(covenant_id)
+        if found is None:
+            found = parts[covenant_id] = WriteBatch(new_agents=set(b.new_agents))
+        return found
+
+    for cov in b.covenants:
+        p = part(cov.id)
+        p.covenants.append(cov)
+        if cov.id in b.new_covenants:
+            p.new_covenants.add(cov.id)
+    for agent in b.agents:
+        part(agent.covenant_id).agents.append(agent)
+    for row in b.agent_rows:
+        part(row[1]).agent_rows.append(row)
+    for item in b.events:
+        part(item[0].covenant_id).events.append(item)
+    for message in b.messages:
+        part(message["covenant_id"]).messages.append(message)
+    for metric in b.metrics:
+        part(metric.get("covenant_id")).metrics.append(metric)
+    return list(parts.values())
+
+
 class _Unexpected(Exception):
     """The cheap path met a row it did not expect: write the batch the careful way."""
 

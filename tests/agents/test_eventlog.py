@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from harpoon_ray.agents.eventlog import EventLog
 from harpoon_ray.schemas import EventType
 
@@ -134,4 +136,33 @@ async def test_events_appended_during_a_commit_go_in_the_next_at_once(store):
     # the next commit (another 0.1 s) starts at once, not after another 0.5 s interval
     await asyncio.wait_for(log.flush(), 0.3)
     assert [e.seq for e in await log.read("c1")] == [1, 2]
+    await log.close()
+
+
+async def test_one_covenants_unwritable_batch_loses_no_other_covenants_events(store):
+    """A commit that will not go in whole is written covenant by covenant: the good one's
+    events are stored and readable, the bad one's seqs are free again, the flush says why."""
+    log = EventLog(store, flush_interval_s=0.001)
+    await log.open_covenant("good", "local")
+    await log.open_covenant("bad", "local")
+    real_write = store.write
+
+    async def refuses_bad(batch):
+        if any(e.covenant_id == "bad" for e, _ in batch.events):
+            raise OSError("the disk refused this row")
+        await real_write(batch)
+
+    store.write = refuses_bad
+    log.append("good", EventType.PLAN, key="good/plan")
+    log.append("bad", EventType.PLAN, key="bad/plan")
+    with pytest.raises(OSError, match="refused"):
+        await log.flush()
+    assert [e.seq for e in await store.events("good")] == [1]
+    assert [e.seq for e in await log.read("good")] == [1]
+    assert await store.events("bad") == [] and log.last_seq("bad") == 0
+    assert not log.has_key("bad", "bad/plan")
+    store.write = real_write
+    assert log.append("bad", EventType.PLAN, key="bad/plan") == 1
+    await log.flush()
+    assert [e.seq for e in await store.events("bad")] == [1]
     await log.close()

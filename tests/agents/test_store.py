@@ -9,6 +9,7 @@ import pytest
 
 from harpoon_ray.agents.migrations import MIGRATIONS, migrate
 from harpoon_ray.agents.store import Store, WriteBatch
+from harpoon_ray.agents.writes import by_covenant
 from harpoon_ray.schemas import (
     AgentAction,
     AgentExecution,
@@ -217,3 +218,21 @@ async def test_an_agent_named_new_is_inserted_from_its_last_row_without_a_rewrit
     assert store.careful_writes == 0
     await store.write(WriteBatch(agents=[done]))  # without the name: an update, still cheap
     assert store.careful_writes == 0
+
+
+def test_a_batch_cut_by_covenant_keeps_every_row_once_and_in_order():
+    """Each part holds one covenant's rows (metrics of none together), in their order."""
+    a, b = _covenant(), _covenant("bob")
+    batch = WriteBatch(
+        covenants=[a, b],
+        new_covenants={b.id},
+        events=[(_event(a.id, 1), "k1"), (_event(b.id, 1), None), (_event(a.id, 2), None)],
+        messages=[{"covenant_id": b.id, "role": "user"}],
+        metrics=[{"covenant_id": None, "name": "x"}, {"covenant_id": a.id, "name": "y"}],
+    )
+    parts = {p.covenants[0].id if p.covenants else None: p for p in by_covenant(batch)}
+    assert set(parts) == {a.id, b.id, None}
+    assert [(e.covenant_id, e.seq) for e, _ in parts[a.id].events] == [(a.id, 1), (a.id, 2)]
+    assert parts[b.id].new_covenants == {b.id} and not parts[a.id].new_covenants
+    assert parts[b.id].messages == batch.messages and parts[None].metrics == batch.metrics[:1]
+    assert sum(len(p.events) + len(p.metrics) for p in parts.values()) == 5
