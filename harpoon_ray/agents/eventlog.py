@@ -285,14 +285,24 @@ class EventLog:
             self._logs[cid].wake()
 
     def _forget(self, batch: WriteBatch) -> None:
-        """A batch that could not be written: take its seqs and keys back (no gaps)."""
+        """A batch that could not be written: take its seqs and keys back, and renumber
+        what its covenants appended meanwhile (still pending) to follow on from there:
+        no gap, no duplicate. Nobody has seen a pending event's seq."""
+        nxt: dict[str, int] = {}
         for event, key in batch.events:
             st = self._logs.get(event.covenant_id)
             if st is None:
                 continue
-            st.next_seq = min(st.next_seq, event.seq)
+            nxt[event.covenant_id] = min(nxt.get(event.covenant_id, event.seq), event.seq)
             if key is not None:
                 st.keys.discard(key)
+        for event, _ in self._pending.events:
+            seq = nxt.get(event.covenant_id)
+            if seq is not None:
+                event.__dict__["seq"] = seq
+                nxt[event.covenant_id] = seq + 1
+        for covenant_id, seq in nxt.items():
+            self._logs[covenant_id].next_seq = seq
 
     async def close(self) -> None:
         await self.flush()

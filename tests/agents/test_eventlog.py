@@ -166,3 +166,31 @@ async def test_one_covenants_unwritable_batch_loses_no_other_covenants_events(st
     await log.flush()
     assert [e.seq for e in await store.events("bad")] == [1]
     await log.close()
+
+
+async def test_what_came_during_a_failed_commit_takes_its_seqs(store):
+    """An event appended while a commit that then fails was running follows on from the
+    seqs taken back: the log has no gap and no duplicate."""
+    log = EventLog(store, flush_interval_s=0.001)
+    await log.open_covenant("c1", "local")
+    real_write = store.write
+    writing = asyncio.Event()
+
+    async def slow_refusal(batch):
+        writing.set()
+        await asyncio.sleep(0.05)
+        raise OSError("the disk is full")
+
+    store.write = slow_refusal
+    log.append("c1", EventType.PLAN)
+    log.append("c1", EventType.THOUGHT)
+    failing = asyncio.create_task(log.flush())
+    await asyncio.wait_for(writing.wait(), 2)
+    assert log.append("c1", EventType.PROGRESS) == 3  # pending behind the failing commit
+    with pytest.raises(OSError, match="full"):
+        await failing
+    store.write = real_write
+    await log.flush()
+    assert [(e.seq, e.type) for e in await store.events("c1")] == [(1, EventType.PROGRESS)]
+    assert log.append("c1", EventType.PLAN) == 2
+    await log.close()
