@@ -10,6 +10,22 @@ from harpoon_ray.agents.eventlog import EventLog
 from harpoon_ray.schemas import EventType
 
 
+def slow_writes(store, seconds: float, fail: Exception | None = None) -> asyncio.Event:
+    """Make each of the store's writes take `seconds`, then fail with `fail` if given;
+    the event returned is set when the first write starts."""
+    real_write, writing = store.write, asyncio.Event()
+
+    async def write(batch):
+        writing.set()
+        await asyncio.sleep(seconds)
+        if fail is not None:
+            raise fail
+        await real_write(batch)
+
+    store.write = write
+    return writing
+
+
 async def test_seqs_are_gap_free_from_one_and_stored(eventlog, store):
     """Appends get seq 1, 2, 3 ... and are in the store once flushed."""
     await eventlog.open_covenant("c1", "t1")
@@ -119,15 +135,7 @@ async def test_events_appended_during_a_commit_go_in_the_next_at_once(store):
     """What arrives while a commit runs has waited already: no flush interval after it."""
     log = EventLog(store, flush_interval_s=0.5)
     await log.open_covenant("c1", "local")
-    real_write = store.write
-    writing = asyncio.Event()
-
-    async def slow_write(batch):
-        writing.set()
-        await asyncio.sleep(0.1)
-        await real_write(batch)
-
-    store.write = slow_write
+    writing = slow_writes(store, 0.1)
     log.append("c1", EventType.PLAN)
     first = asyncio.create_task(log.flush())
     await asyncio.wait_for(writing.wait(), 2)
@@ -174,14 +182,7 @@ async def test_what_came_during_a_failed_commit_takes_its_seqs(store):
     log = EventLog(store, flush_interval_s=0.001)
     await log.open_covenant("c1", "local")
     real_write = store.write
-    writing = asyncio.Event()
-
-    async def slow_refusal(batch):
-        writing.set()
-        await asyncio.sleep(0.05)
-        raise OSError("the disk is full")
-
-    store.write = slow_refusal
+    writing = slow_writes(store, 0.05, fail=OSError("the disk is full"))
     log.append("c1", EventType.PLAN)
     log.append("c1", EventType.THOUGHT)
     failing = asyncio.create_task(log.flush())
