@@ -19,19 +19,12 @@ import yaml
 from websockets.asyncio.client import connect
 
 from harpoon_ray.serve.launcher import haproxy_tuning, ingress_env
+from tests.conftest import free_loopback_port
 
 pytestmark = pytest.mark.serve
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 150
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_serve_run_with_the_shipped_config_answers_health() -> None:
@@ -40,7 +33,7 @@ def test_serve_run_with_the_shipped_config_answers_health() -> None:
     /api/health, /v1/models and a covenant's events over a WebSocket that negotiated
     deflate (prepared frames through HAProxy), in the log's order; Ctrl-C stops it."""
     config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
-    port = _free_port()
+    port = free_loopback_port()
     config["http_options"]["port"] = port
     work = Path(tempfile.mkdtemp(prefix="hsr", dir="/tmp"))  # short: Ray's socket paths
     (work / "serve_config.yaml").write_text(yaml.safe_dump(config))
