@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,8 @@ from pathlib import Path
 
 import aiohttp
 import psutil
+
+from harpoon_ray.testing.ports import free_loopback_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "gateway.json"
@@ -53,9 +54,8 @@ LOADGEN: dict = {"name": "aiohttp", "seconds": 0, "levels": LEVELS}
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port for a server about to start (below the ephemeral range)."""
+    return free_loopback_port()
 
 
 def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:

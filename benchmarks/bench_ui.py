@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import urllib.request
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harpoon_ray.testing.browser import CHROMIUM, CHROMIUM_ARGS
+from harpoon_ray.testing.ports import free_loopback_port
 
 ROOT = Path(__file__).resolve().parents[1]
 UI_DIR = ROOT / "ui"
@@ -91,9 +91,8 @@ FRAME_PROBE = """
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port for a server about to start (below the ephemeral range)."""
+    return free_loopback_port()
 
 
 @contextmanager

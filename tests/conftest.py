@@ -50,30 +50,10 @@ def test_server() -> Iterator[object]:
 
 
 def free_loopback_port() -> int:
-    """A TCP port free on 127.0.0.1 right now, below the kernel's ephemeral range.
+    """A loopback port for a server about to start (`harpoon_ray.testing.ports`)."""
+    from harpoon_ray.testing.ports import free_loopback_port as pick
 
-    Ray's workers bind port 0 while Serve starts; once one of them was given the port just
-    picked from that range before Serve's proxy could bind it, and the session failed.
-    Ports below the range are never handed out for port 0."""
-    import random
-    import socket
-
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    pick = random.Random()
-    for _ in range(100):
-        port = pick.randrange(min(20_000, low - 1000), low)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return pick()
 
 
 @pytest.fixture(scope="session")
