@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from harpoon_ray.providers.transport import groq_has_aiohttp
 from harpoon_ray.providers.wire import WireProvider
 from harpoon_ray.schemas import Message, ModelRequest, ModelSpec, Tier
 from harpoon_ray.settings import Settings
+from harpoon_ray.testing.ports import free_loopback_port
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "clients.json"
@@ -65,14 +65,8 @@ NOTE = (
 REQUEST = ModelRequest(messages=[Message(role="user", content="Benchmark the transport layer")])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server() -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_loopback_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "harpoon_ray.testing.server", "--port", str(port)],
         stdout=subprocess.DEVNULL,

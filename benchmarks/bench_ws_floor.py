@@ -24,6 +24,8 @@ import struct
 import time
 from pathlib import Path
 
+from harpoon_ray.testing.ports import free_loopback_port
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "ws.json"
 STAMP = struct.Struct("!d")
@@ -100,7 +102,7 @@ class Counter(asyncio.Protocol):
 
 
 async def run(clients: int, bursts: int, burst_bytes: int, gap_s: float) -> dict:
-    port = _free_port()
+    port = free_loopback_port()
     ctx = mp.get_context("spawn")
     sender = ctx.Process(target=serve, args=(port, clients, bursts, burst_bytes, gap_s))
     sender.start()
@@ -140,14 +142,6 @@ def _pct(values: list[float], p: float) -> float | None:
     if not values:
         return None
     return round(values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))], 1)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

@@ -9,9 +9,19 @@ get the backstop only.
 
 from __future__ import annotations
 
+from ..errors import ValidationFailed
 from ..schemas import Attempt, ModelRequest, ModelSpec
 from ..settings import Settings
 from .retry import all_failed
+
+
+def call_budget_s(deadline_s: float | None, settings: Settings) -> float | None:
+    """The whole call's deadline: the caller's, else `Settings.call_deadline_s` (None:
+    only each try's own limit)."""
+    budget = settings.call_deadline_s if deadline_s is None else deadline_s
+    if budget is not None and not budget > 0:
+        raise ValidationFailed(f"deadline_s must be > 0, got {budget}", param="deadline_s")
+    return budget
 
 
 def backstop_s(request: ModelRequest, spec: ModelSpec, settings: Settings) -> float:

@@ -35,7 +35,6 @@ from ..errors import (
     ProviderError,
     ProviderTimeout,
     StreamInterrupted,
-    ValidationFailed,
 )
 from ..providers.base import Provider
 from ..schemas import (
@@ -54,7 +53,7 @@ from . import complexity, selector
 from .breaker import CircuitBreaker
 from .cost import estimate_input_tokens, estimate_output_tokens, priced_completion
 from .inputs import checked
-from .limits import backstop_s, chunk_timeout_s, try_limit_s, within_deadline
+from .limits import backstop_s, call_budget_s, chunk_timeout_s, try_limit_s, within_deadline
 from .retry import RetryPolicy, all_failed
 from .selector import CatalogIndex
 
@@ -191,9 +190,7 @@ class Router:
         takes of one fan-out step), used as is, fallbacks included, instead of deciding
         again: at 10,000 sub-agents the analysis and selection were ~40% of their CPU."""
         request, constraints = checked(request, constraints, model)
-        budget = self.settings.call_deadline_s if deadline_s is None else deadline_s
-        if budget is not None and not budget > 0:
-            raise ValidationFailed(f"deadline_s must be > 0, got {budget}", param="deadline_s")
+        budget = call_budget_s(deadline_s, self.settings)
         if decision is None:
             decision = self._decide_to_call(request, constraints, model)
         started = self._clock()
@@ -255,9 +252,7 @@ class Router:
         inside the chunk timeout is cut, not followed for hours. Past the first chunk a
         cut ends the stream with `StreamInterrupted`, as any failure there does."""
         request, constraints = checked(request, constraints, model)
-        budget = self.settings.call_deadline_s if deadline_s is None else deadline_s
-        if budget is not None and not budget > 0:
-            raise ValidationFailed(f"deadline_s must be > 0, got {budget}", param="deadline_s")
+        budget = call_budget_s(deadline_s, self.settings)
         decision = self._decide_to_call(request, _needing_streaming(constraints), model)
         started = self._clock()
         ends = None if budget is None else started + budget
