@@ -383,11 +383,14 @@ def raise_fd_limit(sockets: int) -> dict[str, int]:
     return {"wanted": want, "soft": soft, "hard": hard}
 
 
-def launch(port: int, env: dict[str, str], ingress: str, slots: int) -> subprocess.Popen:
+def launch(
+    port: int, env: dict[str, str], ingress: str, slots: int, replicas: int
+) -> subprocess.Popen:
     """Harpoon in its own process group and Ray instance, via the launcher."""
     cmd = [sys.executable, "-m", "harpoon_ray.serve.launcher", "--port", str(port)]
     # Every open socket holds one of the replica's `max_ongoing_requests` slots.
-    args = {"gateway": {"max_ongoing_requests": slots, "max_queued_requests": slots}}
+    gateway = {"num_replicas": replicas, "max_ongoing_requests": slots}
+    args = {"gateway": {**gateway, "max_queued_requests": slots}}
     return subprocess.Popen(
         [*cmd, "--ingress", ingress, "--args", json.dumps(args)],
         cwd=ROOT,
@@ -422,6 +425,12 @@ async def main() -> None:
         default=1,
         help="fan-out runs on the same server (new covenant each); the median p99 leads",
     )
+    ap.add_argument(
+        "--gateway-replicas",
+        type=int,
+        default=1,
+        help="Gateway replicas (1: what `make run` starts; HAProxy spreads sockets)",
+    )
     ap.add_argument("--clients", type=int, help="override the fan-out's client count")
     ap.add_argument("--agents", type=int, help="override the covenant's agent count")
     ap.add_argument(
@@ -444,6 +453,7 @@ async def main() -> None:
     if ns.server_compression != "default":
         key = f"{key}_server_deflate_{ns.server_compression}"
     key = f"{key}_speed{ns.speed:g}" if ns.speed != 0.2 else key
+    key = f"{key}_{ns.gateway_replicas}replicas" if ns.gateway_replicas != 1 else key
     # PYTHONMALLOC=malloc in this environment reaches Ray's workers, the gateway included
     allocator = os.environ.get("PYTHONMALLOC", "pymalloc")
     key = f"{key}_{allocator}" if allocator != "pymalloc" else key
@@ -471,11 +481,12 @@ async def main() -> None:
     # Each socket holds one of the replica's Serve slots for its whole life; HTTP has its
     # own admission limit in the gateway (HARPOON_HTTP_MAX_ONGOING), so this only sizes
     # how many sockets one replica may hold.
-    proc = launch(port, env, ns.ingress, sockets + 1000)
+    proc = launch(port, env, ns.ingress, sockets + 1000, ns.gateway_replicas)
     base = f"http://127.0.0.1:{port}"
     result: dict = {
         "quick": ns.quick,
         "ingress": ns.ingress,
+        "gateway_replicas": ns.gateway_replicas,
         "cpus": os.cpu_count(),
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
         "fd_limit": fds,

@@ -10,6 +10,11 @@ no covenant using the CPU), and one client process of bare asyncio protocols cou
 bytes. Delay is from the burst's start (stamped by the server in its first 8 bytes) to
 the last byte of it reaching each client. Whatever the gateway does, it cannot beat this.
 
+`--via-haproxy` puts the HAProxy binary Ray's HAProxy ingress runs (what `make run` and
+bench_ws use) between them, in TCP mode with splicing and as many threads as cores, which
+is what an upgraded WebSocket is to HAProxy: a tunnel. `--frames N` writes each burst as N
+writes, as the gateway writes a burst as several pages.
+
 Results: benchmarks/results/ws.json, key `floor`.
 """
 
@@ -21,7 +26,11 @@ import json
 import multiprocessing as mp
 import os
 import struct
+import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harpoon_ray.testing.ports import free_loopback_port
@@ -31,7 +40,9 @@ RESULTS = ROOT / "benchmarks" / "results" / "ws.json"
 STAMP = struct.Struct("!d")
 
 
-def serve(port: int, clients: int, bursts: int, burst_bytes: int, gap_s: float) -> None:
+def serve(
+    port: int, clients: int, bursts: int, burst_bytes: int, gap_s: float, frames: int
+) -> None:
     """The sender: wait for every client, then write each burst to all of them."""
 
     async def main() -> None:
@@ -50,10 +61,14 @@ def serve(port: int, clients: int, bursts: int, burst_bytes: int, gap_s: float) 
         await asyncio.wait_for(ready.wait(), 120)
         await asyncio.sleep(0.5)
         body = bytes(burst_bytes - STAMP.size)
+        step = -(-burst_bytes // frames)
         for _ in range(bursts):
             payload = STAMP.pack(time.time()) + body
-            for t in conns:
-                t.write(payload)
+            for at in range(0, burst_bytes, step):
+                piece = payload[at : at + step]
+                for t in conns:
+                    t.write(piece)
+                await asyncio.sleep(0)  # the next page comes on a later turn
             # let the clients read it all before the next burst, as a covenant's gap would
             for _ in range(60_000):  # bounded: at most a minute
                 if not any(t.get_write_buffer_size() for t in conns):
@@ -101,10 +116,69 @@ class Counter(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def run(clients: int, bursts: int, burst_bytes: int, gap_s: float) -> dict:
-    port = free_loopback_port()
+@contextmanager
+def haproxy(listen: int, upstream: int, clients: int) -> Iterator[None]:
+    """HAProxy as Ray's HAProxy ingress runs it, tunnelling `listen` to `upstream`."""
+    from ray.serve._private.haproxy import _resolve_haproxy_binary
+
+    config = f"""
+global
+    maxconn {clients + 100}
+    nbthread {max(1, min(4, os.cpu_count() or 1))}
+defaults
+    mode tcp
+    option splice-request
+    option splice-response
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+frontend floor
+    bind 127.0.0.1:{listen}
+    default_backend sender
+backend sender
+    server one 127.0.0.1:{upstream}
+"""
+    with tempfile.TemporaryDirectory(prefix="floor-haproxy-") as tmp:
+        path = Path(tmp) / "haproxy.cfg"
+        path.write_text(config)
+        proc = subprocess.Popen([_resolve_haproxy_binary(), "-f", str(path)])
+        try:
+            time.sleep(0.5)
+            if proc.poll() is not None:
+                raise RuntimeError(f"HAProxy exited with {proc.returncode}")
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def run(
+    clients: int, bursts: int, burst_bytes: int, gap_s: float, frames: int, via_haproxy: bool
+) -> dict:
+    if via_haproxy:
+        upstream = free_loopback_port()
+        with haproxy(listen := free_loopback_port(), upstream, clients):
+            result = await _run(listen, upstream, clients, bursts, burst_bytes, gap_s, frames)
+    else:
+        port = free_loopback_port()
+        result = await _run(port, port, clients, bursts, burst_bytes, gap_s, frames)
+    return {"via_haproxy": via_haproxy, "frames_per_burst": frames, **result}
+
+
+async def _run(
+    port: int,
+    upstream: int,
+    clients: int,
+    bursts: int,
+    burst_bytes: int,
+    gap_s: float,
+    frames: int,
+) -> dict:
     ctx = mp.get_context("spawn")
-    sender = ctx.Process(target=serve, args=(port, clients, bursts, burst_bytes, gap_s))
+    sender = ctx.Process(target=serve, args=(upstream, clients, bursts, burst_bytes, gap_s, frames))
     sender.start()
     loop = asyncio.get_running_loop()
     delays: list[float] = []
@@ -150,14 +224,28 @@ def main() -> None:
     ap.add_argument("--bursts", type=int, default=2)
     ap.add_argument("--burst-kb", type=int, default=1250)
     ap.add_argument("--gap-s", type=float, default=0.1)
+    ap.add_argument("--frames", type=int, default=1, help="writes per burst")
+    ap.add_argument("--via-haproxy", action="store_true")
     ns = ap.parse_args()
     result = {
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-        **asyncio.run(run(ns.clients, ns.bursts, ns.burst_kb * 1000, ns.gap_s)),
+        **asyncio.run(
+            run(
+                ns.clients,
+                ns.bursts,
+                ns.burst_kb * 1000,
+                ns.gap_s,
+                max(1, ns.frames),
+                ns.via_haproxy,
+            )
+        ),
     }
     print(json.dumps(result, indent=1))
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data.setdefault("floor", {})[f"{ns.clients}x{ns.burst_kb}kb"] = result
+    key = f"{ns.clients}x{ns.burst_kb}kb"
+    key += f"_{ns.frames}frames" if ns.frames > 1 else ""
+    key += "_via_haproxy" if ns.via_haproxy else ""
+    data.setdefault("floor", {})[key] = result
     RESULTS.write_text(json.dumps(data, indent=2))
 
 

@@ -9,7 +9,9 @@ ran goes into the next one at once: it has waited that commit's length already.
 
 A commit costs a few ms of CPU whatever its size (DuckDB's per-statement cost), so when
 nobody waits for one (no `flush()` caller, no follower) the batch may grow for up to
-`idle_flush_s` first; anyone starting to wait cuts that short.
+`idle_flush_s` first; anyone starting to wait cuts that short. The other way round, a
+writer that knows its appends are a whole burst (a chunk's report) calls `commit_soon()`:
+with followers waiting, the commit starts without the interval.
 
 Followers long-poll (`wait`): they hold no queue of their own, only a shared
 `asyncio.Event` per covenant, and read from a bounded tail or from the store, so memory
@@ -80,6 +82,7 @@ class EventLog:
         self.flush_interval_s = flush_interval_s
         self.idle_flush_s = idle_flush_s
         self._urgent = asyncio.Event()  # someone waits for the next commit
+        self._soon = asyncio.Event()  # a whole burst is in: followers need not wait
         self._followers = 0
         self.commits = 0
         self._logs: dict[str, _CovenantLog] = {}
@@ -194,6 +197,13 @@ class EventLog:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
 
+    def commit_soon(self) -> None:
+        """What was appended is a whole burst: when someone follows, commit it without
+        waiting out the interval (a chunk's 1,500 events waited 20-40 ms in it for nothing
+        else to join them). Without followers the interval and the linger still apply."""
+        if self._followers:
+            self._soon.set()
+
     async def flush(self) -> None:
         """Return once everything appended or staged before this call is committed."""
         if self._pending:
@@ -209,9 +219,10 @@ class EventLog:
         while True:
             await self._dirty.wait()
             if not behind:  # what came during the last commit has waited long enough
-                await asyncio.sleep(self.flush_interval_s)
+                await self._interval()
             await self._linger()
             self._dirty.clear()
+            self._soon.clear()
             batch, self._pending = self._pending, WriteBatch()
             done, self._pending_done = self._pending_done, None
             self._inflight_done = done or asyncio.get_running_loop().create_future()
@@ -223,6 +234,14 @@ class EventLog:
                 self._inflight_done.exception()  # mark retrieved: the callers got it
             self._inflight_done = None
             behind = bool(self._pending)
+
+    async def _interval(self) -> None:
+        """`flush_interval_s`, cut short by `commit_soon`."""
+        if self._soon.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.flush_interval_s):
+                await self._soon.wait()
 
     async def _linger(self) -> None:
         """Let a batch nobody waits for grow, until someone waits or `idle_flush_s`."""

@@ -217,6 +217,10 @@ class OrchestrationRuntime:
             self.log.append(cid, EventType(type), aid, payload, key=dkey)
         if batch.agents:
             self.log.stage(agent_rows=batch.agents, new_agents=batch.started)
+        if batch.agents or batch.results:
+            # agents started or ended: a chunk's report is a whole burst (a token-only
+            # batch is not: tokens keep coming, and the interval gathers them)
+            self.log.commit_soon()
         for result in batch.results:
             found[result.agent_id] = result
             self._record(result)

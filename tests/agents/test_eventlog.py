@@ -147,6 +147,34 @@ async def test_events_appended_during_a_commit_go_in_the_next_at_once(store):
     await log.close()
 
 
+async def test_a_burst_marked_whole_is_committed_without_the_interval_for_followers(store):
+    """`commit_soon` after a chunk's report: a follower gets it without the interval."""
+    log = EventLog(store, flush_interval_s=30)
+    await log.open_covenant("c1", "local")
+    follower = asyncio.create_task(log.wait("c1", after=0, timeout_s=30))
+    await asyncio.sleep(0.01)
+    for _ in range(3):
+        log.append("c1", EventType.AGENT_SPAWNED, "a1")
+    log.commit_soon()
+    assert [e.seq for e in await asyncio.wait_for(follower, 2)] == [1, 2, 3]
+    await log.close()
+
+
+async def test_commit_soon_without_followers_leaves_the_batch_to_grow(store):
+    """Nobody follows: the interval (and the linger) still gather appends into one commit."""
+    log = EventLog(store, flush_interval_s=0.3, idle_flush_s=0.3)
+    await log.open_covenant("c1", "local")
+    log.append("c1", EventType.AGENT_SPAWNED, "a1")
+    log.commit_soon()
+    await asyncio.sleep(0.1)
+    assert log.commits == 0
+    log.append("c1", EventType.AGENT_SPAWNED, "a2")
+    await asyncio.wait_for(log.flush(), 2)
+    assert log.commits == 1
+    assert [e.seq for e in await log.read("c1")] == [1, 2]
+    await log.close()
+
+
 async def test_one_covenants_unwritable_batch_loses_no_other_covenants_events(store):
     """A commit that will not go in whole is written covenant by covenant: the good one's
     events are stored and readable, the bad one's seqs are free again, the flush says why."""
