@@ -288,7 +288,7 @@ class Orchestrator:
         events = got["events"]
         last = next((e.seq for e in events if is_last_word(e)), None)
         return {
-            "events": [(e.seq, e.model_dump_json()) for e in events],
+            "events": [(e.seq, self.log.text(e)) for e in events],
             "terminal": got["terminal"],
             "last_word": last,
         }

@@ -223,3 +223,44 @@ async def test_what_came_during_a_failed_commit_takes_its_seqs(store):
     assert [(e.seq, e.type) for e in await store.events("c1")] == [(1, EventType.PROGRESS)]
     assert log.append("c1", EventType.PLAN) == 2
     await log.close()
+
+
+async def test_a_followed_covenants_events_are_encoded_while_their_commit_runs(store):
+    """Once someone follows a covenant, its events' wire JSON is made during the commit:
+    the follower's page is ready when the commit is, and the same as encoding it then."""
+    log = EventLog(store, flush_interval_s=0.001)
+    await log.open_covenant("followed", "local")
+    await log.open_covenant("alone", "local")
+    writing = slow_writes(store, 0.05)
+    follower = asyncio.create_task(log.wait("followed", after=0, timeout_s=30))
+    await asyncio.sleep(0.01)
+    log.append("followed", EventType.AGENT_SPAWNED, "a1", {"title": "<b>é</b>"})
+    log.append("followed", EventType.THOUGHT, "a1", {"text": "plan"})
+    log.append("alone", EventType.PLAN)
+    await asyncio.wait_for(writing.wait(), 2)
+    await asyncio.sleep(0.01)  # the write is still running
+    assert log.texts_ahead == 2  # the followed covenant's two, not the other one's
+    got = await asyncio.wait_for(follower, 2)
+    assert [log.text(e) for e in got] == [e.model_dump_json() for e in got]
+    await log.close()
+
+
+async def test_a_failed_commit_leaves_no_stale_text_for_a_renumbered_seq(store):
+    """Seqs taken back after a failed commit go to other events: each reads as itself."""
+    log = EventLog(store, flush_interval_s=0.001)
+    await log.open_covenant("c1", "local")
+    assert await log.wait("c1", after=0, timeout_s=0.01) == []  # now followed
+    real_write = store.write
+    writing = slow_writes(store, 0.05, fail=OSError("the disk is full"))
+    log.append("c1", EventType.PLAN, payload={"n": "lost"})
+    failing = asyncio.create_task(log.flush())
+    await asyncio.wait_for(writing.wait(), 2)
+    log.append("c1", EventType.PROGRESS, payload={"n": "kept"})  # will take seq 1
+    with pytest.raises(OSError, match="full"):
+        await failing
+    store.write = real_write
+    await log.flush()
+    (event,) = await log.read("c1")
+    assert event.seq == 1 and '"kept"' in log.text(event)
+    assert log.text(event) == event.model_dump_json()
+    await log.close()
