@@ -35,11 +35,14 @@ from .ws_frames import PreparedText
 log = logging.getLogger("harpoon.serve.fanout")
 
 REPLAY_PAGE = 1000
-# At most this many events in one frame. A chunk's report (~1,500 events for 500 agents)
-# goes as one frame: each frame costs every socket a send (~20 us each under load, so
-# ~20 ms per 1,000 sockets), and cutting a report into frames of 1,000 cost its last
-# sockets ~20 ms more. 5,000 events are ~2 MB of JSON, a few ms of a browser's parse.
+# At most this many events, and bytes of JSON, in one frame. A chunk's report (~1,500
+# events, ~650 KB, for 500 agents) goes as one frame: each frame costs every socket a send
+# (~20 us each under load, so ~20 ms per 1,000 sockets), and cutting a report into frames
+# of 1,000 events cost its last sockets ~20 ms more. The byte bound keeps every frame that
+# holds more than one event under the 1 MiB message limit common clients keep by default
+# (Python's `websockets` closes with 1009 past it); one event bigger than that goes alone.
 MAX_BATCH_EVENTS = 5_000
+MAX_FRAME_BYTES = 768 * 1024
 # A reader behind by several chunks gets the small ones joined in one frame (fewer sends)
 # up to this many characters; a bigger chunk goes as its own shared frame, so a lagging
 # socket never costs an encoding, and a compression, of its own for it.
@@ -95,6 +98,28 @@ class Chunk:
 
     def __len__(self) -> int:
         return len(self.seqs)
+
+
+def utf8_size(text: str) -> int:
+    """Bytes of `text` as UTF-8, without encoding it when it is ASCII (nearly always)."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def frame_cuts(parts: Sequence[str]) -> list[int]:
+    """Where to cut `parts` into frames of at most MAX_BATCH_EVENTS events and
+    MAX_FRAME_BYTES bytes (brackets and commas counted; at least one event each): the
+    end index of each frame."""
+    cuts: list[int] = []
+    count = size = 0
+    for i, text in enumerate(parts):
+        grown = size + utf8_size(text) + 1
+        if count and (count == MAX_BATCH_EVENTS or grown + 1 > MAX_FRAME_BYTES):
+            cuts.append(i)
+            count, grown = 0, utf8_size(text) + 1
+        count, size = count + 1, grown
+    if count:
+        cuts.append(len(parts))
+    return cuts
 
 
 def frame_text(parts: list[str]) -> str:
@@ -281,10 +306,12 @@ class Subscription:
         if not page:
             self._replayed = True
             return None
-        self.after = page[-1].seq
+        texts = [e.model_dump_json() for e in page]
+        end = frame_cuts(texts)[0]  # the rest of the page is read again next time
+        self.after = page[end - 1].seq
         if self.after >= self.replay_until:
             self._replayed = True
-        return self.after, PreparedText(frame_text([e.model_dump_json() for e in page]))
+        return self.after, PreparedText(frame_text(texts[:end]))
 
 
 class _Feed:
@@ -428,8 +455,10 @@ class CovenantFanout:
         if not feed.pending:
             return
         pending, feed.pending = feed.pending, []
-        for start in range(0, len(pending), MAX_BATCH_EVENTS):
-            chunk = Chunk(pending[start : start + MAX_BATCH_EVENTS])
+        start = 0
+        for end in frame_cuts([text for _, text in pending]):
+            chunk = Chunk(pending[start:end])
+            start = end
             self.chunks_sent += 1
             if feed.log is not None:
                 feed.log.append(chunk)

@@ -51,7 +51,7 @@ class ChatCompletionsIngress:
             await self.app(scope, receive, send)
             return
         try:
-            self.tenant(HTTPConnection(scope))
+            self.tenant.resolve(HTTPConnection(scope))
             body = ChatCompletionRequest.model_validate_json(await _read_body(receive))
             if body.stream:
                 response = await self.chat.stream(body)

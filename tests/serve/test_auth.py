@@ -64,3 +64,32 @@ async def test_a_socket_with_the_key_in_its_query_is_served(locked_app: str, api
     async with connect(url) as ws:
         await ws.send(json.dumps({"type": "ping"}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] == "pong"
+
+
+async def test_the_tenant_check_runs_on_the_event_loop_not_in_a_thread() -> None:
+    """FastAPI sends a sync dependency to its thread pool: per request a hand-off, and a
+    scan of every task the replica holds (one per open socket)."""
+    import threading
+
+    from fastapi import Depends, FastAPI
+
+    from harpoon_ray.serve.auth import TenantResolver
+
+    seen: dict[str, int] = {}
+
+    class Recording(TenantResolver):
+        def resolve(self, conn):
+            seen["resolver"] = threading.get_ident()
+            return super().resolve(conn)
+
+    app = FastAPI()
+
+    @app.get("/t")
+    async def endpoint(tenant_id: str = Depends(Recording(None))) -> dict[str, str]:
+        seen["endpoint"] = threading.get_ident()
+        return {"tenant": tenant_id}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/t")).json() == {"tenant": "local"}
+    assert seen["resolver"] == seen["endpoint"]

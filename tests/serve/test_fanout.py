@@ -14,9 +14,11 @@ from harpoon_ray.serve.fanout import (
     FOLLOW_PAGE,
     JOIN_CHARS,
     MAX_BATCH_EVENTS,
+    MAX_FRAME_BYTES,
     CovenantFanout,
     SlowConsumer,
     Subscription,
+    frame_cuts,
 )
 from harpoon_ray.serve.ws_frames import PreparedText
 
@@ -34,11 +36,18 @@ class MemoryLog:
         self.reads = 0
         self._changed = asyncio.Event()
 
-    def append(self, count: int = 1, *, close: bool = False) -> None:
+    def append(self, count: int = 1, *, close: bool = False, text: str = "") -> None:
         for _ in range(count):
             seq = len(self.log) + 1
+            payload = {"text": text} if text else {}
             self.log.append(
-                Event(seq=seq, ts=time.time(), type=EventType.PROGRESS, covenant_id=CID)
+                Event(
+                    seq=seq,
+                    ts=time.time(),
+                    type=EventType.PROGRESS,
+                    covenant_id=CID,
+                    payload=payload,
+                )
             )
         self.closed = self.closed or close
         self._changed.set()
@@ -299,3 +308,36 @@ async def test_the_feed_stops_when_its_last_subscriber_leaves() -> None:
     fanout.unsubscribe(sub)
     await settle()
     assert fanout.feeds == 0
+
+
+async def test_a_burst_of_big_events_goes_in_frames_under_the_common_1_mib_limit() -> None:
+    """Events of ~10 KB each (long outputs): frames are cut by bytes, not only by count,
+    so a client keeping the usual 1 MiB message limit is never sent more."""
+    log = MemoryLog()
+    fanout = CovenantFanout(log)
+    sub = fanout.subscribe(CID)
+    await settle()
+    log.append(300, close=True, text="x" * 10_000)
+    frames = await drain(sub)
+    assert len(frames) > 1
+    assert all(len(f.data) <= MAX_FRAME_BYTES for f in frames)
+    assert [q for f in frames for q in seqs(f)] == list(range(1, 301))
+    await fanout.aclose()
+
+
+async def test_a_late_socket_replays_big_events_in_frames_under_the_limit() -> None:
+    """The same bound holds for a socket that catches up from the store."""
+    log = MemoryLog()
+    log.append(300, text="é" * 5_000)  # 2 bytes a character in UTF-8
+    sub = Subscription(CID, after=0, replay_until=300, limit=10_000, source=log)
+    sub.ended = True
+    frames = await drain(sub)
+    assert all(len(f.data) <= MAX_FRAME_BYTES for f in frames)
+    assert [q for f in frames for q in seqs(f)] == list(range(1, 301))
+
+
+def test_frame_cuts_count_utf8_bytes_and_let_one_huge_event_go_alone() -> None:
+    small, huge = "a" * 100, "€" * (MAX_FRAME_BYTES // 2)  # 3 bytes a character
+    assert frame_cuts([small, huge, small]) == [1, 2, 3]
+    assert frame_cuts([small] * (MAX_BATCH_EVENTS + 1)) == [MAX_BATCH_EVENTS, MAX_BATCH_EVENTS + 1]
+    assert frame_cuts([]) == []
