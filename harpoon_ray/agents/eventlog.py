@@ -15,10 +15,10 @@ with followers waiting, the commit starts without the interval.
 
 Followers long-poll (`wait`): they hold no queue of their own, only a shared
 `asyncio.Event` per covenant, and read from a bounded tail or from the store, so memory
-stays bounded whatever the number or speed of readers. The events of a covenant someone
-has followed are encoded to their wire JSON (`text`) while their commit runs in the store's
-thread, so the followers' page is ready when the commit is (encoding a 1,500-event page
-after the wake took 15 ms of the delay to every socket).
+stays bounded whatever the number or speed of readers. The events of a covenant whose
+texts are followed (`want_texts`) are encoded to their wire JSON (`text`) while their
+commit runs in the store's thread, so the followers' page is ready when the commit is
+(encoding a 1,500-event page after the wake took 15 ms of the delay to every socket).
 
 An append may carry a dedup `key` (e.g. `worker-3/agent.completed/0`): a key already in
 the log is skipped. That makes replays after a restart or a retried chunk idempotent.
@@ -53,7 +53,7 @@ class _CovenantLog:
     tail: deque[Event]
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
-    followed: bool = False  # someone long-polled it: encode its events ahead from now on
+    followed: bool = False  # its texts are read: encode its events ahead from now on
     texts: dict[int, str] = field(default_factory=dict)  # seq -> wire JSON, in seq order
 
     def wake(self) -> None:
@@ -353,6 +353,14 @@ class EventLog:
 
     # ------------------------------------------------------------------ reads
 
+    def want_texts(self, covenant_id: str) -> None:
+        """Someone follows the covenant's events as texts (`text`): from now on, while it
+        is open, they are encoded while their commit runs. Sticky: between two long-polls
+        a follower is still following."""
+        st = self._logs.get(covenant_id)
+        if st is not None:
+            st.followed = True
+
     def text(self, event: Event) -> str:
         """The committed event's wire JSON (`model_dump_json`), encoded ahead if it was."""
         st = self._logs.get(event.covenant_id)
@@ -379,8 +387,6 @@ class EventLog:
         """Events after `after`: at once if there are some, else the first to come within
         `timeout_s` (an empty list when none came or the covenant's log was closed)."""
         st = self._logs.get(covenant_id)
-        if st is not None:
-            st.followed = True  # sticky: between two polls a follower is still following
         if st is None or st.committed_seq > after:
             return await self.read(covenant_id, after, limit)
         changed = st.changed

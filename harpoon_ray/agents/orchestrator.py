@@ -284,6 +284,7 @@ class Orchestrator:
     ) -> dict[str, Any]:
         """`wait_events` with each event as (seq, its JSON text), and the seq of the
         covenant's last word when the page holds it (else None)."""
+        self.log.want_texts(covenant_id)
         got = await self.wait_events(covenant_id, after, timeout_s, limit)
         events = got["events"]
         last = next((e.seq for e in events if is_last_word(e)), None)

@@ -226,12 +226,13 @@ async def test_what_came_during_a_failed_commit_takes_its_seqs(store):
 
 
 async def test_a_followed_covenants_events_are_encoded_while_their_commit_runs(store):
-    """Once someone follows a covenant, its events' wire JSON is made during the commit:
-    the follower's page is ready when the commit is, and the same as encoding it then."""
+    """Once someone follows a covenant's texts, its events' wire JSON is made during the
+    commit: the follower's page is ready when the commit is, the same as encoding it then."""
     log = EventLog(store, flush_interval_s=0.001)
     await log.open_covenant("followed", "local")
     await log.open_covenant("alone", "local")
     writing = slow_writes(store, 0.05)
+    log.want_texts("followed")
     follower = asyncio.create_task(log.wait("followed", after=0, timeout_s=30))
     await asyncio.sleep(0.01)
     log.append("followed", EventType.AGENT_SPAWNED, "a1", {"title": "<b>é</b>"})
@@ -249,7 +250,7 @@ async def test_a_failed_commit_leaves_no_stale_text_for_a_renumbered_seq(store):
     """Seqs taken back after a failed commit go to other events: each reads as itself."""
     log = EventLog(store, flush_interval_s=0.001)
     await log.open_covenant("c1", "local")
-    assert await log.wait("c1", after=0, timeout_s=0.01) == []  # now followed
+    log.want_texts("c1")
     real_write = store.write
     writing = slow_writes(store, 0.05, fail=OSError("the disk is full"))
     log.append("c1", EventType.PLAN, payload={"n": "lost"})
