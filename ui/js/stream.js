@@ -12,6 +12,9 @@ const CLOSE_POLICY = 1008; // the gateway's refusal of a missing or wrong key
 const BACKOFF_MAX_MS = 5000;
 // After the covenant ends, late events (a final update) still arrive for this long.
 const LINGER_MS = 1000;
+// A frame may hold a chunk's whole report (thousands of events): they are applied in
+// slices of about this long, so the page still paints and answers keys between them.
+const SLICE_MS = 8;
 
 export function wsUrl(path) {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
@@ -34,6 +37,10 @@ export class CovenantStream {
     this.stopped = false;
     this.ended = false; // the server said the log is complete
     this.timer = null;
+    this.queue = []; // frames' items received, not yet handed on, in order
+    this.head = 0;
+    this.queuedSeq = 0; // the last seq in `queue`: a reconnect resumes after it
+    this.slice = null;
   }
 
   start() {
@@ -45,6 +52,8 @@ export class CovenantStream {
     this.stopped = true;
     clearTimeout(this.timer);
     clearTimeout(this.linger);
+    clearTimeout(this.slice);
+    this.queue = []; this.head = 0; this.queuedSeq = 0; this.slice = null;
     if (this.ws) { this.ws.onclose = null; this.ws.close(1000); this.ws = null; }
     this.#setState('closed');
   }
@@ -56,7 +65,7 @@ export class CovenantStream {
   }
 
   #open() {
-    const after = this.hooks.lastSeq();
+    const after = Math.max(this.hooks.lastSeq(), this.queuedSeq);
     const key = apiKey();
     const token = key ? `&token=${encodeURIComponent(key)}` : '';
     const url = wsUrl(`/api/agents/orchestrator/${encodeURIComponent(this.id)}/ws?after=${after}${token}`);
@@ -87,16 +96,35 @@ export class CovenantStream {
     try { frame = JSON.parse(data); } catch { return; }
     // Several events ready at once arrive as one array frame, in seq order.
     const items = Array.isArray(frame) ? frame : [frame];
-    let gotEvent = false;
     for (const ev of items) {
       if (!ev || typeof ev !== 'object') continue;
-      if (typeof ev.seq !== 'number') { // control frames: heartbeat, end, error
-        if (ev.type === 'end') this.ended = true;
-        else if (ev.type === 'error') this.hooks.onError?.(ev);
-        continue;
+      // The log is complete: known at once, so a close right after it is not a drop.
+      if (ev.type === 'end' && typeof ev.seq !== 'number') { this.ended = true; continue; }
+      this.queue.push(ev);
+      if (typeof ev.seq === 'number') this.queuedSeq = ev.seq;
+    }
+    if (this.slice === null) this.#drain();
+  }
+
+  /** Hand queued items on in order, for at most SLICE_MS, then yield to the page. */
+  #drain() {
+    this.slice = null;
+    const until = performance.now() + SLICE_MS;
+    let gotEvent = false;
+    while (this.head < this.queue.length) {
+      const ev = this.queue[this.head++];
+      if (typeof ev.seq !== 'number') { // control frames: heartbeat, error
+        if (ev.type === 'error') this.hooks.onError?.(ev);
+      } else {
+        this.hooks.onEvent(ev);
+        gotEvent = true;
       }
-      this.hooks.onEvent(ev);
-      gotEvent = true;
+      if ((this.head & 63) === 0 && performance.now() >= until) break;
+    }
+    if (this.head < this.queue.length) {
+      this.slice = setTimeout(() => this.#drain(), 0);
+    } else {
+      this.queue = []; this.head = 0; this.queuedSeq = 0;
     }
     if (gotEvent && this.hooks.done()) {
       clearTimeout(this.linger);
