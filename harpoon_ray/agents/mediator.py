@@ -24,6 +24,7 @@ from .batching import CallBatcher, settle
 from .eventlog import EventLog
 from .lookups import BatchedLookup
 from .routing import build_router, preload_providers
+from .startup import OnceStarted
 from .store import Store
 
 HISTORY_MESSAGES = 20
@@ -50,7 +51,7 @@ class Mediator:
         self.log = EventLog(self.store)  # its write-behind buffer groups concurrent writes
         self.router = build_router(config)
         self.shards = sharding.Shards(config)
-        self._ready: asyncio.Future | None = None
+        self._started = OnceStarted(self._open)
         self._stored = BatchedLookup(self.store.covenants_by_id)
         # the last turns of recent users: this shard is the only writer of their
         # conversations, so after the first read the store is not asked again
@@ -60,18 +61,13 @@ class Mediator:
         self._delegations: dict[int, CallBatcher[bytes, bytes]] = {}  # per orchestrator
 
     async def _start(self) -> None:
-        if self._ready is None:
-            self._ready = asyncio.get_running_loop().create_future()
-            try:
-                gctune.tune()
-                gil.tune()
-                await self.store.open()
-                await preload_providers(self.router)
-                self._ready.set_result(None)
-            except BaseException as exc:
-                self._ready.set_exception(exc)
-                raise
-        await asyncio.shield(self._ready)
+        await self._started.wait()
+
+    async def _open(self) -> None:
+        gctune.tune()
+        gil.tune()
+        await self.store.open()
+        await preload_providers(self.router)
 
     async def ready(self) -> dict[str, Any]:
         await self._start()

@@ -28,6 +28,7 @@ from .eventlog import EventLog, is_last_word
 from .lookups import BatchedLookup
 from .orchestration import OrchestrationRuntime
 from .routing import build_router, preload_providers
+from .startup import OnceStarted
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class Orchestrator:
         self._runs: dict[str, OrchestrationRuntime] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self._finished: dict[str, asyncio.Event] = {}
-        self._ready: asyncio.Future | None = None
+        self._started = OnceStarted(self._open_and_resume)
         self._stored = BatchedLookup(self.store.covenants_by_id)
         # covenants that just ended, as stored: waiters and readers come right after
         self._ended: OrderedDict[str, Covenant] = OrderedDict()
@@ -60,23 +61,18 @@ class Orchestrator:
     # ------------------------------------------------------------------ lifecycle
 
     async def _start(self) -> None:
+        await self._started.wait()
+
+    async def _open_and_resume(self) -> None:
         """Open the file once per process, then resume what was running."""
-        if self._ready is None:
-            self._ready = asyncio.get_running_loop().create_future()
-            try:
-                gctune.tune()
-                gil.tune()
-                await self.store.open()
-                await preload_providers(self.router)
-                self.cpus = float(ray.cluster_resources().get("CPU", 1.0))
-                for cov in await self.store.covenants(active_only=True, limit=1_000_000):
-                    self.resumed.append(cov.id)
-                    await self._launch(cov)
-                self._ready.set_result(None)
-            except BaseException as exc:
-                self._ready.set_exception(exc)
-                raise
-        await asyncio.shield(self._ready)
+        gctune.tune()
+        gil.tune()
+        await self.store.open()
+        await preload_providers(self.router)
+        self.cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        for cov in await self.store.covenants(active_only=True, limit=1_000_000):
+            self.resumed.append(cov.id)
+            await self._launch(cov)
 
     async def ready(self) -> dict[str, Any]:
         """Open the store and resume active covenants; says what was resumed."""
