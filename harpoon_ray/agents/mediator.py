@@ -19,12 +19,12 @@ import ray
 from ..errors import NotFound
 from ..patterns import draft_covenant
 from ..schemas import Covenant, CovenantStatus, Message, QueryRequest
-from . import gctune, gil, sharding, wire
+from . import sharding, wire
 from .batching import CallBatcher, settle
 from .eventlog import EventLog
 from .lookups import BatchedLookup
-from .routing import build_router, preload_providers
-from .startup import OnceStarted
+from .routing import build_router
+from .startup import OnceStarted, open_shard
 from .store import Store
 
 HISTORY_MESSAGES = 20
@@ -64,10 +64,7 @@ class Mediator:
         await self._started.wait()
 
     async def _open(self) -> None:
-        gctune.tune()
-        gil.tune()
-        await self.store.open()
-        await preload_providers(self.router)
+        await open_shard(self.store, self.router)
 
     async def ready(self) -> dict[str, Any]:
         await self._start()

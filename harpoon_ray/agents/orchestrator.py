@@ -22,13 +22,13 @@ from ..errors import HarpoonError, NotFound, ValidationFailed
 from ..patterns import run_pattern
 from ..patterns.runtime import SubAgentResult
 from ..schemas import Completion, Covenant, CovenantStatus, EventType
-from . import gctune, gil, sharding, wire
+from . import sharding, wire
 from .batching import CallBatcher, settle
 from .eventlog import EventLog, is_last_word
 from .lookups import BatchedLookup
 from .orchestration import OrchestrationRuntime
-from .routing import build_router, preload_providers
-from .startup import OnceStarted
+from .routing import build_router
+from .startup import OnceStarted, open_shard
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -65,10 +65,7 @@ class Orchestrator:
 
     async def _open_and_resume(self) -> None:
         """Open the file once per process, then resume what was running."""
-        gctune.tune()
-        gil.tune()
-        await self.store.open()
-        await preload_providers(self.router)
+        await open_shard(self.store, self.router)
         self.cpus = float(ray.cluster_resources().get("CPU", 1.0))
         for cov in await self.store.covenants(active_only=True, limit=1_000_000):
             self.resumed.append(cov.id)

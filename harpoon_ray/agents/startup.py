@@ -4,6 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from . import gctune, gil
+from .routing import preload_providers
+
+if TYPE_CHECKING:
+    from ..routing.router import Router
+    from .store import Store
+
+
+async def open_shard(store: Store, router: Router) -> None:
+    """What a shard process does first: tune its GC and GIL for a loop beside a DuckDB
+    thread, open its store, and import its providers' SDKs off the loop."""
+    gctune.tune()
+    gil.tune()
+    await store.open()
+    await preload_providers(router)
 
 
 class OnceStarted:
