@@ -11,6 +11,7 @@ OpenAI's at once, so `/v1` clients (the `openai` SDK) parse it as they would Ope
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -142,7 +143,10 @@ class CatchAll:
     """ASGI middleware: an unexpected exception becomes a generic 500, its trace a log line.
 
     Starlette's own handler for `Exception` re-raises after answering; this one does not,
-    so nothing of the failure reaches the client or Serve's replica wrapper.
+    so nothing of the failure reaches the client or Serve's replica wrapper. A
+    CancelledError that is not this request's own cancellation (a callee's: an awaited
+    future cancelled elsewhere) is such a failure too: let through, it reached the client
+    as uvicorn's plain-text 500 with no trace anywhere.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -159,10 +163,17 @@ class CatchAll:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise  # this request is being cancelled: its client left, or shutdown
+            await self._fail(scope, receive, send, started=started)
         except Exception:
-            log.exception("unexpected error on %s %s", scope.get("type"), scope.get("path"))
-            if scope["type"] != "http" or started:
-                return
-            body = error_body("internal_error", "internal server error; see the server log")
-            response = JSONResponse(body, status_code=500)
-            await response(scope, receive, send)
+            await self._fail(scope, receive, send, started=started)
+
+    async def _fail(self, scope: Scope, receive: Receive, send: Send, *, started: bool) -> None:
+        log.exception("unexpected error on %s %s", scope.get("type"), scope.get("path"))
+        if scope["type"] != "http" or started:
+            return
+        body = error_body("internal_error", "internal server error; see the server log")
+        await JSONResponse(body, status_code=500)(scope, receive, send)
