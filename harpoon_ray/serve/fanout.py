@@ -35,15 +35,16 @@ from .ws_frames import PreparedText
 log = logging.getLogger("harpoon.serve.fanout")
 
 REPLAY_PAGE = 1000
-# At most this many events, and bytes of JSON, in one frame. Fewer, bigger frames cost
-# the gateway fewer sends (each frame is a send per socket, ~20 us under load), but a
-# browser applies a frame's events in its own tasks: frames of a whole chunk report (up to
-# 5,000 events) doubled the live 10,000-agent tree's frame p95 in bench_ui (16.8 -> 33.3
-# ms) for no delay gain bench_ws could tell from noise. The byte bound keeps every frame
-# that holds more than one event under the 1 MiB message limit common clients keep by
-# default (Python's `websockets` closes with 1009 past it), which 1,000 events with long
-# outputs could pass; one event bigger than that goes alone.
-MAX_BATCH_EVENTS = 1_000
+# At most this many events, and bytes of JSON, in one frame. A chunk's report (~1,500
+# events, ~650 KB, for 500 agents) goes as one frame: each frame is a send per socket
+# (~20 us under load), and a report cut in two kept the gateway busy long enough for the
+# next page to queue behind it (bench_ws 1,000 x 1,000, five runs each: median p50 / p99
+# 225 / 320 ms against 401 / 508 with frames of 1,000 events). The cost is the browser's:
+# the live 10,000-agent tree's frame p95 went from 16.8 to 33.3 ms in bench_ui. The byte
+# bound keeps every frame that holds more than one event under the 1 MiB message limit
+# common clients keep by default (Python's `websockets` closes with 1009 past it); one
+# event bigger than that goes alone.
+MAX_BATCH_EVENTS = 5_000
 MAX_FRAME_BYTES = 768 * 1024
 # A reader behind by several chunks gets the small ones joined in one frame (fewer sends)
 # up to this many characters; a bigger chunk goes as its own shared frame, so a lagging
