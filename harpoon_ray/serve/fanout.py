@@ -38,8 +38,9 @@ REPLAY_PAGE = 1000
 # At most this many events, and bytes of JSON, in one frame. A chunk's report (~1,500
 # events, ~650 KB, for 500 agents) goes as one frame: each frame is a send per socket
 # (~20 us under load), and a report cut in two kept the gateway busy long enough for the
-# next page to queue behind it (bench_ws 1,000 x 1,000, five runs each: median p50 / p99
-# 225 / 320 ms against 401 / 508 with frames of 1,000 events). The cost is the browser's:
+# next page to queue behind it (bench_ws 1,000 x 1,000, runs after each server's first:
+# median p50 / p99 264 / 373 ms over 16 runs against 340 / 460 over 4 with frames of
+# 1,000 events; one run swings by 30 % or more). The cost is the browser's:
 # the live 10,000-agent tree's frame p95 went from 16.8 to 33.3 ms in bench_ui. The byte
 # bound keeps every frame that holds more than one event under the 1 MiB message limit
 # common clients keep by default (Python's `websockets` closes with 1009 past it); one
