@@ -18,13 +18,18 @@ async def _boom(request):
     raise RuntimeError("secret internals: /etc/passwd")
 
 
-async def test_unexpected_error_is_a_generic_500(caplog) -> None:
-    """The client sees no message, type or trace of the failure; the server log does."""
-    app = Starlette(routes=[Route("/boom", _boom)], middleware=[Middleware(CatchAll)])
+async def get_behind_catch_all(handler, caplog) -> httpx.Response:
+    """GET a route served by `handler` behind CatchAll, its log caught by `caplog`."""
+    app = Starlette(routes=[Route("/r", handler)], middleware=[Middleware(CatchAll)])
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     with caplog.at_level(logging.ERROR, logger="harpoon.serve"):
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            r = await client.get("/boom")
+            return await client.get("/r")
+
+
+async def test_unexpected_error_is_a_generic_500(caplog) -> None:
+    """The client sees no message, type or trace of the failure; the server log does."""
+    r = await get_behind_catch_all(_boom, caplog)
     assert r.status_code == 500
     assert r.json()["error"]["type"] == "internal_error"
     assert "secret" not in r.text and "Traceback" not in r.text
@@ -40,11 +45,7 @@ async def _callee_cancelled(request):
 
 async def test_a_callees_cancellation_is_a_500_with_a_trace_not_a_silent_one(caplog) -> None:
     """The request itself was not cancelled: the client gets the JSON 500, the log a trace."""
-    app = Starlette(routes=[Route("/gone", _callee_cancelled)], middleware=[Middleware(CatchAll)])
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    with caplog.at_level(logging.ERROR, logger="harpoon.serve"):
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            r = await client.get("/gone")
+    r = await get_behind_catch_all(_callee_cancelled, caplog)
     assert r.status_code == 500
     assert r.json()["error"]["type"] == "internal_error"
     assert "CancelledError" in caplog.text

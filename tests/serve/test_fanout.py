@@ -13,13 +13,11 @@ from harpoon_ray.schemas import Event, EventType
 from harpoon_ray.serve.fanout import (
     FOLLOW_PAGE,
     JOIN_CHARS,
-    MAX_BATCH_EVENTS,
-    MAX_FRAME_BYTES,
     CovenantFanout,
     SlowConsumer,
     Subscription,
-    frame_cuts,
 )
+from harpoon_ray.serve.frame_cuts import MAX_BATCH_EVENTS, MAX_FRAME_BYTES, frame_cuts
 from harpoon_ray.serve.ws_frames import PreparedText
 
 CID = "cov_fanouttest0001"
