@@ -22,6 +22,12 @@ worker one second after its task, so every covenant's chunks landed in fresh wor
 each spent ~1 s of CPU importing Harpoon again (a 1,000-agent covenant: 3.5-4.3 s, and
 2.4-2.8 s with the workers kept). A kept worker holds ~150 MB until it is reaped.
 
+Serve's replicas write their log records as they come (`RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE`
+1, an exported value wins), not 1,000 at a time as its throughput-optimized mode does: a
+gateway warning or a 500's trace sat in memory until 999 more came, and went with the
+process when it was stopped. Harpoon logs only warnings and errors on the request path
+(access logs are off), so the writes cost nothing that matters.
+
 What Ray 2.60 still binds on all interfaces, with no setting to change it: each Serve
 replica's inter-deployment gRPC server (`serve/_private/replica.py` binds `[::]:0`; Ray's
 token authentication guards it; ray-project/ray#64544). HAProxy's stats and metrics ports
@@ -74,6 +80,14 @@ def is_loopback(host: str) -> bool:
 IDLE_WORKER_ENV = "RAY_idle_worker_killing_time_threshold_ms"
 
 
+SERVE_LOG_BUFFER_ENV = "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE"
+
+
+def write_serve_logs_at_once(environ: MutableMapping[str, str]) -> None:
+    """Serve's replica log buffer for the Ray about to start, unless one is exported."""
+    environ.setdefault(SERVE_LOG_BUFFER_ENV, "1")
+
+
 def keep_idle_workers(environ: MutableMapping[str, str]) -> None:
     """Ray's idle-worker threshold for the Ray about to start, unless one is exported."""
     environ.setdefault(IDLE_WORKER_ENV, IDLE_WORKER_KEEP_MS)
@@ -85,6 +99,7 @@ def init_local_ray(settings: Settings | None = None, **kwargs: Any) -> Any:
     import ray
 
     keep_idle_workers(os.environ)
+    write_serve_logs_at_once(os.environ)
     ip = node_ip(settings)
     if ip is None:
         return ray.init(address="local", **kwargs)

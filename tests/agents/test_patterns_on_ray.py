@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from harpoon_ray.local_ray import IDLE_WORKER_ENV, keep_idle_workers
+from harpoon_ray.local_ray import (
+    IDLE_WORKER_ENV,
+    SERVE_LOG_BUFFER_ENV,
+    keep_idle_workers,
+    write_serve_logs_at_once,
+)
 from harpoon_ray.schemas import CovenantStatus, EventType, QueryRequest
 
 pytestmark = pytest.mark.ray
@@ -25,13 +30,21 @@ async def test_each_pattern_completes_with_a_result(client, pattern):
     assert EventType.RESULT in {e.type for e in events}
 
 
-def test_a_local_ray_keeps_idle_workers_a_minute_unless_told_otherwise():
-    """Ray reaps a worker 1 s after its task by default, and each covenant's chunks then
-    imported Harpoon again in fresh workers: a Ray Harpoon starts keeps them 60 s, and an
-    exported setting wins."""
+@pytest.mark.parametrize(
+    ("apply", "name", "default"),
+    [
+        # Ray reaps a worker 1 s after its task, and each covenant's chunks then imported
+        # Harpoon again in fresh workers: a Ray Harpoon starts keeps them 60 s.
+        (keep_idle_workers, IDLE_WORKER_ENV, "60000"),
+        # Serve's throughput-optimized replicas hold 1,000 log records before writing:
+        # a 500's trace sat in memory, and was lost with the process.
+        (write_serve_logs_at_once, SERVE_LOG_BUFFER_ENV, "1"),
+    ],
+)
+def test_a_local_ray_gets_harpoons_setting_unless_one_is_exported(apply, name, default):
     env: dict[str, str] = {}
-    keep_idle_workers(env)
-    assert env == {IDLE_WORKER_ENV: "60000"}
-    env = {IDLE_WORKER_ENV: "1000"}
-    keep_idle_workers(env)
-    assert env == {IDLE_WORKER_ENV: "1000"}
+    apply(env)
+    assert env == {name: default}
+    env = {name: "7"}
+    apply(env)
+    assert env == {name: "7"}
