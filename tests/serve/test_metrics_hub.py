@@ -197,20 +197,25 @@ async def test_dead_hub_keeps_records_and_falls_back_to_the_replica(hub_app: str
     await s.aclose()
 
 
-class HungHub:
-    """A hub that takes batches but never answers."""
-
-    async def push(self, *args: Any) -> int:
-        await asyncio.sleep(60)
-        return 0
-
-
 async def test_hung_hub_does_not_hold_the_endpoint(ray_instance: object) -> None:
     """A hub that never answers costs the endpoint its timeout, then the replica's window
     answers, and the unanswered batch is kept for the next try."""
     import ray
 
+    # Defined here so Ray ships the class by value: workers cannot import test modules
+    # (at module level its actor died at start and the test saw a dead hub, not a hung one).
+    class HungHub:
+        """A hub that takes batches but never answers."""
+
+        async def push(self, *args: Any) -> int:
+            await asyncio.sleep(60)
+            return 0
+
+        def ready(self) -> bool:
+            return True
+
     hung = ray.remote(HungHub).options(num_cpus=0).remote()
+    assert await hung.ready.remote()  # started: what follows meets a live, silent hub
     s = MetricsShipper(HubLink(lambda: hung), "Gateway#a", flush_s=60)
     try:
         window = MetricsWindow(sink=s)
