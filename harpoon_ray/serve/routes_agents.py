@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import NotFound
 from ..schemas import Constraints, Covenant, Event, Pattern, QueryRequest
 from .auth import TenantResolver
 from .context import GatewayContext
@@ -100,7 +99,7 @@ def agents_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
                 _accepted(covenant, request).model_dump(mode="json"), status_code=202
             )
         if isinstance(body, CovenantCommand):
-            await _owned(ctx, body.covenant_id, tenant_id)
+            await ctx.owners.check(body.covenant_id, tenant_id)
             if body.command == "cancel":
                 return await client.cancel(body.covenant_id)
             return await client.get(body.covenant_id)
@@ -131,11 +130,12 @@ def agents_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
 
     @router.get("/covenants/{covenant_id}", summary="One covenant with its agents")
     async def get_covenant(covenant_id: str, tenant_id: str = tenant_dep) -> dict[str, Any]:
-        return await _owned(ctx, covenant_id, tenant_id)
+        await ctx.owners.check(covenant_id, tenant_id)
+        return await (await ctx.client()).get(covenant_id)
 
     @router.post("/covenants/{covenant_id}/cancel", summary="Stop a covenant's sub-agents")
     async def cancel_covenant(covenant_id: str, tenant_id: str = tenant_dep) -> Covenant:
-        await _owned(ctx, covenant_id, tenant_id)
+        await ctx.owners.check(covenant_id, tenant_id)
         return await (await ctx.client()).cancel(covenant_id)
 
     @router.get("/covenants/{covenant_id}/events", summary="The covenant's log after a seq")
@@ -145,7 +145,7 @@ def agents_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
         after: int = Query(default=0, ge=0),
         limit: int = Query(default=1000, ge=1, le=10_000),
     ) -> dict[str, Any]:
-        await _owned(ctx, covenant_id, tenant_id)
+        await ctx.owners.check(covenant_id, tenant_id)
         events: list[Event] = await (await ctx.client()).events(covenant_id, after, limit)
         return {
             "covenant_id": covenant_id,
@@ -155,16 +155,6 @@ def agents_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
         }
 
     return router
-
-
-async def _owned(ctx: GatewayContext, covenant_id: str, tenant_id: str) -> dict[str, Any]:
-    """The covenant with its agents; another tenant's covenant is as unknown as none."""
-    if not covenant_id.startswith("cov_") or len(covenant_id) > 64:
-        raise NotFound(f"unknown covenant {covenant_id!r}", param="covenant_id")
-    found = await (await ctx.client()).get(covenant_id)
-    if found["covenant"].get("tenant_id", "local") != tenant_id:
-        raise NotFound(f"unknown covenant {covenant_id!r}", param="covenant_id")
-    return found
 
 
 def _accepted(covenant: Covenant, request: Request) -> Accepted:

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from ..errors import HarpoonError, NotFound
+from ..errors import HarpoonError
 from ..schemas import QueryRequest
 from .auth import TenantResolver
 from .context import GatewayContext
@@ -300,7 +300,7 @@ def ws_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
         await ws.accept()
         conn = Connection(ws, ctx)
         try:
-            await _check_covenant(ctx, task_id, tenant_id)
+            await ctx.owners.check(task_id, tenant_id)
         except HarpoonError as exc:
             await conn.error(exc.error_type, exc.message, exc.param)
             await conn.close(CLOSE_NOT_FOUND, "unknown covenant")
@@ -338,25 +338,18 @@ def ws_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
                 await conn.send({"type": "submitted", "covenant": covenant.model_dump(mode="json")})
                 conn.follow(covenant.id, 0, close_at_end=False)
             elif frame.type == "follow":
-                await _check_covenant(ctx, frame.covenant_id, tenant_id)
+                await ctx.owners.check(frame.covenant_id, tenant_id)
                 conn.follow(frame.covenant_id, frame.after, close_at_end=False)
             else:
-                await _check_covenant(ctx, frame.covenant_id, tenant_id)
+                await ctx.owners.check(frame.covenant_id, tenant_id)
                 await client.cancel(frame.covenant_id)
 
         if covenant_id is not None:
             try:
-                await _check_covenant(ctx, covenant_id, tenant_id)
+                await ctx.owners.check(covenant_id, tenant_id)
                 conn.follow(covenant_id, after, close_at_end=False)
             except HarpoonError as exc:
                 await conn.error(exc.error_type, exc.message, exc.param)
         await _session(conn, beats, handle)
 
     return router
-
-
-async def _check_covenant(ctx: GatewayContext, covenant_id: str, tenant_id: str = "local") -> None:
-    if not covenant_id.startswith("cov_"):
-        raise NotFound(f"unknown covenant {covenant_id!r}", param="covenant_id")
-    if await ctx.owners.tenant(covenant_id) != tenant_id:
-        raise NotFound(f"unknown covenant {covenant_id!r}", param="covenant_id")

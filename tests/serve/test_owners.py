@@ -64,3 +64,16 @@ async def test_only_the_most_recent_covenants_are_kept() -> None:
     for cid in ("cov_0", "cov_1", "cov_0", "cov_2", "cov_0", "cov_1"):
         await owners.tenant(cid)
     assert shard.calls == ["cov_0", "cov_1", "cov_2", "cov_1"]
+
+
+async def test_another_tenants_covenant_is_as_unknown_as_none() -> None:
+    """The ownership check answers NotFound for another tenant's covenant, for a covenant
+    that does not exist, and for an id that cannot be one (without asking the shard)."""
+    shard = Shard({"cov_a": "acme"})
+    owners = CovenantOwners(shard.lookup)
+    await owners.check("cov_a", "acme")
+    for covenant_id, tenant in (("cov_a", "local"), ("cov_zzz", "acme"), ("nope", "acme")):
+        with pytest.raises(NotFound) as caught:
+            await owners.check(covenant_id, tenant)
+        assert caught.value.param == "covenant_id" and covenant_id in caught.value.message
+    assert "nope" not in shard.calls
