@@ -3,8 +3,9 @@
 A mediator turns a query into a covenant (with the user's conversation so far), stores
 it and the user's turn before answering, and hands it to the orchestrator shard for the
 covenant id. When the covenant ends the orchestrator tells the mediator, which appends
-the answer to the conversation; a mediator that missed the news (it was restarting)
-asks the orchestrator when the conversation or the list is next read.
+the answer to the conversation; a mediator that missed the news (it was restarting, or
+died before committing the answer) asks the orchestrator when the conversation or the
+list is next read, or when the user's next query first loads the conversation.
 """
 
 from __future__ import annotations
@@ -146,9 +147,16 @@ class Mediator:
         return list(turns)
 
     async def _load_turns(self, key: tuple[str, str]) -> list[dict[str, Any]]:
-        """Commit what was staged before, read, and add what was staged meanwhile."""
+        """Commit what was staged before, read, and add what was staged meanwhile.
+
+        First the user's covenants this file still calls running are checked with the
+        orchestrators: an answer staged by `covenant_finished` goes in with the next
+        batch, and a shard killed before that restarts without it. Once per user per
+        shard life, so not the per-submit cost that `submit` avoids."""
         try:
             self._early[key] = []
+            await self.log.flush()
+            await self._reconcile(await self.store.covenants(*key, active_only=True, limit=100))
             await self.log.flush()
             rows = await self.store.messages(*key, HISTORY_MESSAGES)
             seen = {(r["covenant_id"], r["role"]) for r in rows}

@@ -117,3 +117,18 @@ async def test_cancelling_stops_the_chunks_and_records_cancelled(sdk_client, ser
     rows = (await sdk_client.get(cov.id))["agents"]
     assert {r["status"] for r in rows} <= {"completed", "cancelled"}
     assert "cancelled" in {r["status"] for r in rows}
+
+
+async def test_a_follow_up_after_the_mediator_lost_its_staged_answer_still_has_it(
+    sdk_client, server
+):
+    """The answer turn is staged when the covenant ends and committed with the mediator's
+    next batch; a mediator killed in between restarts without it, and the user's next
+    query must still carry that answer in its history (asked of the orchestrator)."""
+    script_every_model(server, [FAST] * 10)
+    first = await sdk_client.submit("forgetful", "Name the parts of a bicycle.")
+    done = await sdk_client.wait(first.id, timeout_s=60)
+    assert done.status is CovenantStatus.COMPLETED, done.error
+    ray.kill(sdk_client.shards.mediator_for("local", "forgetful"), no_restart=False)
+    follow_up = await sdk_client.submit("forgetful", "And which one wears out first?")
+    assert [m.content for m in follow_up.history][-2:] == [done.query, done.result]
