@@ -7,7 +7,10 @@ request waits on the hub or fails because of it. `GET /api/metrics` asks the hub
 hub does not answer, the replica's own window answers, flagged `partial: true`.
 
 The hub is detached and named per app (`harpoon-metrics:<app>`, in the settings'
-namespace), so replicas coming and going do not take the merged history with them.
+namespace), so replicas coming and going do not take the merged history with them. Being
+detached, nothing would end it once its app is gone (`serve delete`, a test app): it ends
+itself after IDLE_EXIT_S without a batch. Live replicas send one at least every
+IDLE_HEARTBEAT_S, and a replica that finds it gone makes it again.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ SUMMARY_TIMEOUT_S = 5.0
 LOOKUP_TIMEOUT_S = 5.0
 RESOLVE_RETRY_S = 5.0
 STALE_S = 30.0
+# No batch for this long: every replica of the app is gone (a redeploy takes seconds).
+IDLE_EXIT_S = 600.0
 
 
 class MetricsHubUnavailable(HarpoonError):
@@ -54,13 +59,19 @@ def hub_name(app_name: str) -> str:
 class MetricsHub:
     """The merged window, as a Ray actor: replicas push batches, the endpoint reads."""
 
-    def __init__(self, max_records: int = MAX_RECORDS) -> None:
+    def __init__(self, max_records: int = MAX_RECORDS, idle_exit_s: float = IDLE_EXIT_S) -> None:
         self._window = MetricsWindow(max_records)
         self._sources: dict[str, dict[str, Any]] = {}
+        self._idle_exit_s = idle_exit_s
+        self._last_batch = time.monotonic()
+        self._watch: asyncio.Task | None = None
 
-    def push(self, source: str, seq: int, rows: list[tuple], dropped: int = 0) -> int:
+    async def push(self, source: str, seq: int, rows: list[tuple], dropped: int = 0) -> int:
         """Rows in `Record` order; `seq` numbers the source's batches, so a batch sent
         again after a timeout is not counted twice; `dropped`: the source's buffer losses."""
+        self._last_batch = time.monotonic()
+        if self._watch is None:
+            self._watch = asyncio.get_running_loop().create_task(self._exit_when_idle())
         seen = self._sources.setdefault(source, {"records": 0, "seq": 0})
         if seq <= seen["seq"]:
             return 0
@@ -71,7 +82,19 @@ class MetricsHub:
         seen["last_push"] = time.time()
         return len(rows)
 
-    def summary(self, window_s: float | None = None) -> dict[str, Any]:
+    async def _exit_when_idle(self) -> None:
+        import ray
+
+        while True:
+            idle = time.monotonic() - self._last_batch
+            if idle >= self._idle_exit_s:
+                log.info("metrics hub: no batch for %.0f s, its app is gone; exiting", idle)
+                # Not a crash: the kill keeps Ray from restarting it (max_restarts=-1).
+                ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+                return
+            await asyncio.sleep(self._idle_exit_s - idle)
+
+    async def summary(self, window_s: float | None = None) -> dict[str, Any]:
         now = time.time()
         sources = {
             name: {

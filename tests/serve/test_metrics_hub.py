@@ -197,6 +197,43 @@ async def test_dead_hub_keeps_records_and_falls_back_to_the_replica(hub_app: str
     await s.aclose()
 
 
+async def test_a_hub_no_replica_feeds_ends_itself_and_the_next_batch_remakes_it(
+    hub_app: str,
+) -> None:
+    """Detached, the hub would outlive its app (`serve delete`): with no batch for its idle
+    limit it ends itself for good (no restart), while a steady heartbeat keeps it; a
+    replica that comes later makes a new one."""
+    import ray
+
+    from harpoon_ray.serve.metrics_hub import MetricsHub
+
+    hub = (
+        ray.remote(MetricsHub)
+        .options(
+            name=hub_name(hub_app),
+            namespace=NAMESPACE,
+            lifetime="detached",
+            num_cpus=0,
+            max_restarts=-1,
+        )
+        .remote(idle_exit_s=1.0)
+    )
+    for seq in range(1, 8):  # 1.4 s of heartbeats, each within the limit
+        assert await hub.push.remote("Gateway#a", seq, [], 0) == 0
+        await asyncio.sleep(0.2)
+    assert (await hub.summary.remote(None))["sources"]["Gateway#a"]["records"] == 0
+    await asyncio.sleep(2.5)
+    with pytest.raises(ray.exceptions.RayActorError):
+        await hub.summary.remote(None)
+    with pytest.raises(ValueError):
+        ray.get_actor(hub_name(hub_app), namespace=NAMESPACE)
+    later = shipper(hub_app, "Gateway#b")
+    MetricsWindow(sink=later).record(completion())
+    assert await later.flush() is True
+    assert (await later.hub.summary(None))["totals"]["requests"] == 1
+    await later.aclose()
+
+
 async def test_hung_hub_does_not_hold_the_endpoint(ray_instance: object) -> None:
     """A hub that never answers costs the endpoint its timeout, then the replica's window
     answers, and the unanswered batch is kept for the next try."""
