@@ -29,13 +29,13 @@ import httpx
 import openai as openai_sdk
 
 from harpoon_ray.errors import ProviderError
+from harpoon_ray.ports import free_loopback_port
 from harpoon_ray.providers import groq as groq_provider
 from harpoon_ray.providers import openai as openai_provider
 from harpoon_ray.providers.transport import groq_has_aiohttp
 from harpoon_ray.providers.wire import WireProvider
 from harpoon_ray.schemas import Message, ModelRequest, ModelSpec, Tier
 from harpoon_ray.settings import Settings
-from harpoon_ray.testing.ports import free_loopback_port
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "clients.json"

@@ -34,7 +34,7 @@ from pathlib import Path
 import aiohttp
 import psutil
 
-from harpoon_ray.testing.ports import free_loopback_port
+from harpoon_ray.ports import free_loopback_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "gateway.json"

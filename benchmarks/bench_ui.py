@@ -24,8 +24,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from harpoon_ray.ports import free_loopback_port
 from harpoon_ray.testing.browser import CHROMIUM, CHROMIUM_ARGS
-from harpoon_ray.testing.ports import free_loopback_port
 
 ROOT = Path(__file__).resolve().parents[1]
 UI_DIR = ROOT / "ui"

@@ -50,8 +50,8 @@ def test_server() -> Iterator[object]:
 
 
 def free_loopback_port() -> int:
-    """A loopback port for a server about to start (`harpoon_ray.testing.ports`)."""
-    from harpoon_ray.testing.ports import free_loopback_port as pick
+    """A loopback port for a server about to start (`harpoon_ray.ports`)."""
+    from harpoon_ray.ports import free_loopback_port as pick
 
     return pick()
 

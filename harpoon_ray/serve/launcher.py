@@ -24,9 +24,11 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..local_ray import init_local_ray, is_loopback, node_ip
+from ..ports import free_loopback_port
 from ..settings import Settings
 
 APP_NAME = "harpoon"
+HAPROXY_FILES_UNDER = "/tmp"  # not $TMPDIR: macOS's is too long for the admin socket path
 
 
 class Ingress(StrEnum):
@@ -116,6 +118,8 @@ def running(
     ip = node_ip(settings)  # validates HARPOON_NODE_IP before anything starts
     harpoon_env = {k: v for k, v in os.environ.items() if k.startswith("HARPOON_")}
     with ExitStack() as stack:
+        if Ingress(ingress) == Ingress.HAPROXY:
+            stack.enter_context(_haproxy_of_its_own())
         if Ingress(ingress) == Ingress.HAPROXY and ip is not None and is_loopback(ip):
             stack.enter_context(_haproxy_on_loopback(ip))
         # Always a fresh instance (ingress switches apply only at start), on HARPOON_NODE_IP.
@@ -135,6 +139,37 @@ def running(
                 serve.shutdown()
             finally:
                 ray.shutdown()
+
+
+@contextmanager
+def _haproxy_of_its_own() -> Iterator[Path]:
+    """Ports and files of the HAProxy this Ray starts, apart from any other Harpoon's on
+    the machine, for as long as it runs; yields the directory of its files (removed after).
+
+    Ray's defaults are the same for every instance: stats on 8404 and metrics on 9101,
+    so a second `harpoon run` (or a test session beside one) found them taken and its
+    HAProxy exited ("Address already in use"), leaving the app unreachable; and its files
+    under /tmp/haproxy-serve/, which nothing removed (a directory per run). Exported
+    values win."""
+    with tempfile.TemporaryDirectory(prefix="harpoon-haproxy-", dir=HAPROXY_FILES_UNDER) as tmp:
+        own = {
+            "RAY_SERVE_HAPROXY_STATS_PORT": str(free_loopback_port()),
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_loopback_port()),
+            # Ray puts each file in a folder named for the node: short paths, since the
+            # admin socket's must fit a UNIX socket address (~100 bytes).
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{tmp}/haproxy.cfg",
+            "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{tmp}/admin.sock",
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": tmp,
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{tmp}/server-state",
+            "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{tmp}/metrics.sock",
+        }
+        added = [key for key in own if key not in os.environ]
+        os.environ.update({key: own[key] for key in added})
+        try:
+            yield Path(tmp)
+        finally:
+            for key in added:
+                os.environ.pop(key, None)
 
 
 @contextmanager

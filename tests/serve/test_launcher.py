@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from harpoon_ray.errors import ConfigError
@@ -35,3 +37,24 @@ def test_urls_point_at_ui_api_and_docs() -> None:
         "v1": "http://127.0.0.1:8123/v1",
         "docs": "http://127.0.0.1:8123/docs",
     }
+
+
+def test_each_launcher_haproxy_has_ports_and_files_of_its_own(monkeypatch) -> None:
+    """Two Harpoons on one machine: the HAProxy a launcher's Ray starts gets free loopback
+    stats and metrics ports (not Ray's fixed 8404 and 9101, which a second instance found
+    taken) and a folder of its own for its files, removed after; exported values win."""
+    from harpoon_ray.serve.launcher import _haproxy_of_its_own
+
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_METRICS_PORT", "19101")
+    monkeypatch.delenv("RAY_SERVE_HAPROXY_STATS_PORT", raising=False)
+    monkeypatch.delenv("RAY_SERVE_HAPROXY_SOCKET_PATH", raising=False)
+    with _haproxy_of_its_own() as first, _haproxy_of_its_own() as second:
+        assert first != second and first.is_dir() and second.is_dir()
+        stats = int(os.environ["RAY_SERVE_HAPROXY_STATS_PORT"])
+        assert stats not in (8404, 9101) and stats > 1024
+        assert os.environ["RAY_SERVE_HAPROXY_METRICS_PORT"] == "19101"
+        assert os.environ["RAY_SERVE_HAPROXY_SOCKET_PATH"] == f"{first}/admin.sock"
+    assert not first.exists() and not second.exists()
+    assert "RAY_SERVE_HAPROXY_STATS_PORT" not in os.environ
+    assert "RAY_SERVE_HAPROXY_SOCKET_PATH" not in os.environ
+    assert os.environ["RAY_SERVE_HAPROXY_METRICS_PORT"] == "19101"

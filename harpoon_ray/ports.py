@@ -1,4 +1,5 @@
-"""A loopback port for a server a test or a benchmark is about to start.
+"""A loopback port for a server about to start: a test's, a benchmark's, or one of the
+listeners of the HAProxy that `harpoon run` starts (its stats and metrics ports).
 
 Picked below the kernel's ephemeral range: Ray's workers bind port 0 while Serve starts,
 and once one of them was given a port just picked from that range (bind 0, close)
