@@ -71,3 +71,10 @@ def serve_app(ray_instance: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         serve.shutdown()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last, whatever the order asked for: Playwright's sync API keeps an
+    event loop running in the main thread while the session's browser lives, and an async
+    test after it fails with "Runner.run() cannot be called from a running event loop"."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
