@@ -2,15 +2,18 @@
 
     .venv/bin/python benchmarks/bench_ws.py [--quick] [--ingress haproxy] [--repeat 3]
         [--clients N --agents M] [--skip-fanout | --skip-idle] [--compression none]
-        [--speed 1.0]        (PYTHONMALLOC=malloc in the environment reaches the gateway)
+        [--speed 1.0] [--reader epoll|asyncio]
+        (PYTHONMALLOC=malloc in the environment reaches the gateway)
 
-(a) After one small warm-up covenant, N clients (bare sockets, `raw_ws.py`) open mediator
-    sockets first; then a covenant of M agents starts and each
-    client follows it from seq 0 (`{"type": "follow"}`): does every client get every
-    event in order; delay from the event's stored `ts` to its arrival (p50/p99, over all
-    events, and "live": only events stored after that client's subscription began, so
-    the replay of what was stored before it joined is not counted); the gateway's
-    memory (replica, plus Serve's proxy actor when it is in the path).
+(a) After one small warm-up covenant, N clients (bare sockets: `epoll_ws.py`, or
+    `raw_ws.py` with `--reader asyncio`) open mediator sockets first; then a covenant of M
+    agents starts and each client follows it from seq 0 (`{"type": "follow"}`): does
+    every client get every event in order; delay from the event's `ts` to its arrival
+    (p50/p99, over all events, and "live": only events stored after that client's
+    subscription began, so the replay of what was stored before it joined is not
+    counted); the gateway's memory (replica, plus Serve's proxy actor when it is in the
+    path). Arrival is the kernel's receipt of the bytes with the epoll reader (its own
+    read time is kept too, `delay_ms_to_read`), the reading task's stamp with asyncio.
 (b) K idle mediator sockets held open: memory per connection, and how much comes back
     after they close.
 
@@ -32,8 +35,11 @@ import sys
 import tempfile
 import time
 from array import array
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import epoll_ws
 import httpx
 import psutil
 from bench_gateway import free_port, stop  # same folder: the scripts run from it
@@ -57,6 +63,9 @@ REPEAT_KEYS = (
 # HARPOON_WS_COMPRESSION is on, without context takeover: see ws_protocol.py); None
 # offers nothing.
 COMPRESSION: list[str | None] = ["deflate"]
+# How the fan-out's clients read: "epoll" (epoll_ws.py: one thread, kernel receive stamps)
+# or "asyncio" (raw_ws.py streams, stamped as the loop gets to each socket).
+READER = ["epoll"]
 
 
 def gateway_rss_mb(ingress: str) -> dict[str, float]:
@@ -126,9 +135,10 @@ EVENT_HEAD = re.compile(rb'\{"seq":(\d+),"ts":([0-9.eE+-]+)')
 
 class Follower:
     """One client: a mediator socket opened before the covenant exists, then told to
-    follow it from seq 0. A bare client (`raw_ws.py`), so that 1,000 of them on the same
-    2 cores cost less than the gateway they measure; offering deflate (`--compression
-    deflate`, as browsers do) it reads compressed messages when the gateway agrees.
+    follow it from seq 0. A bare client (`raw_ws.py` here, or an `epoll_ws.Client` read
+    with the others by one thread: `of_epoll`), so that 1,000 of them on the same 2 cores
+    cost less than the gateway they measure; offering deflate (`--compression deflate`,
+    as browsers do) it reads compressed messages when the gateway agrees.
 
     During the run it only stamps each frame's arrival and keeps the frame (2.5 MB per
     client at 1,000 agents: memory is cheaper here than CPU); finding each event's seq and
@@ -137,21 +147,32 @@ class Follower:
     as it can."""
 
     def __init__(self) -> None:
-        self.frames: list[tuple[float, bytes, bool]] = []
-        self.ws: RawSocket | None = None
+        # (arrival as the kernel stamped it, as this process read it, payload, compressed);
+        # the asyncio reader has no kernel stamp and gives its own twice
+        self.frames: list[tuple[float, float, bytes, bool]] = []
+        self.inflate: Callable[[bytes], bytes] | None = None
         self.deflate: dict | None = None
         self.wire_bytes = 0
         self.message_bytes = 0
         self.seqs = array("l")
         self.delays_ms = array("d")
+        self.read_delays_ms = array("d")
         self.live_delays_ms = array("d")
         self.ended = False
+
+    @classmethod
+    def of_epoll(cls, client: epoll_ws.Client) -> Follower:
+        """What an epoll client read (`epoll_ws`), to digest like the others."""
+        f = cls()
+        f.frames = client.payloads()
+        f.inflate, f.deflate, f.ended = client.inflate, client.deflate, client.ended
+        return f
 
     async def run(self, url: str, opened: list[float], cid: asyncio.Future[str]) -> None:
         ws = await asyncio.wait_for(
             RawSocket.connect(url, offer_deflate=COMPRESSION[0] == "deflate"), 120
         )
-        self.ws, self.deflate = ws, ws.deflate
+        self.inflate, self.deflate = ws.inflate, ws.deflate
         try:
             opened.append(time.time())
             await ws.send_text(json.dumps({"type": "follow", "covenant_id": await cid, "after": 0}))
@@ -162,7 +183,7 @@ class Follower:
                     if compressed or raw.startswith((b"[", b'{"seq":')):
                         # events (the server compresses only long messages): inflated and
                         # looked at after the run, as a client on its own machine would
-                        self.frames.append((now, raw, compressed))
+                        self.frames.append((now, now, raw, compressed))
                         continue
                     frame = json.loads(raw)
                     if frame.get("type") in ("end", "error"):
@@ -175,8 +196,8 @@ class Follower:
         """Seqs in arrival order and each event's delay (all, and "live": stored after
         this client's first frame, when the server had surely subscribed it)."""
         subscribed_at = self.frames[0][0] if self.frames else 0.0
-        for now, wire, compressed in self.frames:
-            raw = self.ws.inflate(wire) if compressed and self.ws else wire
+        for now, read_at, wire, compressed in self.frames:
+            raw = self.inflate(wire) if compressed and self.inflate else wire
             self.wire_bytes += len(wire)
             self.message_bytes += len(raw)
             if compressed and not raw.startswith((b"[", b'{"seq":')):
@@ -190,6 +211,7 @@ class Follower:
             ts = array("d", map(float, stamps))
             self.seqs.extend(map(int, seqs))
             self.delays_ms.extend([(now - t) * 1000 for t in ts])
+            self.read_delays_ms.extend([(read_at - t) * 1000 for t in ts])
             self.live_delays_ms.extend([(now - t) * 1000 for t in ts if t > subscribed_at])
         self.frames = []
 
@@ -202,12 +224,22 @@ async def sample_peak(ingress: str, peak: dict[str, float], stop: asyncio.Event)
             await asyncio.wait_for(stop.wait(), 0.5)
 
 
-async def fanout(base: str, ingress: str, clients: int, agents: int, root_pid: int) -> dict:
-    ws_url = base.replace("http://", "ws://") + "/api/agents/mediator/fanout-bench/ws"
-    before = gateway_rss_mb(ingress)
-    peak: dict[str, float] = {}
-    stop = asyncio.Event()
-    sampler = asyncio.create_task(sample_peak(ingress, peak, stop))
+@dataclass
+class FanoutRun:
+    covenant_id: str
+    followers: list[Follower]
+    opened: int  # sockets open before the covenant started
+    connect_s: float
+    failed: int
+    timed_out: int
+    cpu: dict[str, float]
+    run_s: float
+
+
+async def _read_asyncio(
+    ws_url: str, clients: int, start: Callable[[], Awaitable[str]], root_pid: int
+) -> FanoutRun:
+    """`raw_ws` clients, one asyncio task each, stamped as this loop reads each frame."""
     cid: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     opened: list[float] = []
     followers = [Follower() for _ in range(clients)]
@@ -220,34 +252,91 @@ async def fanout(base: str, ingress: str, clients: int, agents: int, root_pid: i
     connect_s = time.monotonic() - t0
     cpu0 = cpu_by_process(root_pid)
     t_run = time.monotonic()
-    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
-        r = await http.post(
-            "/api/orchestrate/parallel",
-            json={"query": "Survey the history of tea, one section per agent.", "agents": agents},
-        )
-        r.raise_for_status()
-        cid.set_result(r.json()["covenant_id"])
-        done, pending = await asyncio.wait(tasks, timeout=FOLLOW_CAP_S)
-        for t in pending:
-            t.cancel()
-        stop.set()
-        await sampler
+    cid.set_result(await start())
+    done, pending = await asyncio.wait(tasks, timeout=FOLLOW_CAP_S)
+    for t in pending:
+        t.cancel()
+    cpu = cpu_delta(cpu0, cpu_by_process(root_pid))
+    run_s = time.monotonic() - t_run
+    failed = sum(1 for t in done if t.exception() is not None)
+    return FanoutRun(
+        cid.result(), followers, len(opened), connect_s, failed, len(pending), cpu, run_s
+    )
+
+
+async def _read_epoll(
+    ws_url: str, clients: int, start: Callable[[], Awaitable[str]], root_pid: int
+) -> FanoutRun:
+    """`epoll_ws` clients: opened one after another, then all read by one thread that
+    asks the kernel when each read's data arrived."""
+    deflate = COMPRESSION[0] == "deflate"
+    t0 = time.monotonic()
+
+    def open_all() -> tuple[list[epoll_ws.Client], int]:
+        conns, failed = [], 0
+        for _ in range(clients):
+            try:
+                conns.append(epoll_ws.connect(ws_url, offer_deflate=deflate))
+            except OSError:
+                failed += 1
+        return conns, failed
+
+    conns, failed = await asyncio.to_thread(open_all)
+    connect_s = time.monotonic() - t0
+    cpu0 = cpu_by_process(root_pid)
+    t_run = time.monotonic()
+    cid = await start()
+    follow = json.dumps({"type": "follow", "covenant_id": cid, "after": 0})
+
+    def follow_all() -> None:
+        for c in conns:
+            c.send_text(follow)
+        epoll_ws.read_until_ended(conns, FOLLOW_CAP_S)
+
+    try:
+        await asyncio.to_thread(follow_all)
         cpu = cpu_delta(cpu0, cpu_by_process(root_pid))
         run_s = time.monotonic() - t_run
+    finally:
+        epoll_ws.close_all(conns)
+    timed_out = sum(1 for c in conns if not (c.ended or c.closed))
+    followers = [Follower.of_epoll(c) for c in conns]
+    return FanoutRun(cid, followers, len(conns), connect_s, failed, timed_out, cpu, run_s)
+
+
+async def fanout(base: str, ingress: str, clients: int, agents: int, root_pid: int) -> dict:
+    ws_url = base.replace("http://", "ws://") + "/api/agents/mediator/fanout-bench/ws"
+    before = gateway_rss_mb(ingress)
+    peak: dict[str, float] = {}
+    stop = asyncio.Event()
+    sampler = asyncio.create_task(sample_peak(ingress, peak, stop))
+    reader = _read_epoll if READER[0] == "epoll" else _read_asyncio
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+
+        async def start() -> str:
+            body = {"query": "Survey the history of tea, one section per agent.", "agents": agents}
+            r = await http.post("/api/orchestrate/parallel", json=body)
+            r.raise_for_status()
+            return r.json()["covenant_id"]
+
+        run = await reader(ws_url, clients, start, root_pid)
+        stop.set()
+        await sampler
         log: list[int] = []
         while True:
-            page = (
-                await http.get(f"/api/covenants/{cid.result()}/events", params={"after": len(log)})
-            ).json()
+            events_url = f"/api/covenants/{run.covenant_id}/events"
+            page = (await http.get(events_url, params={"after": len(log)})).json()
             if not page["events"]:
                 break
             log += [e["seq"] for e in page["events"]]
-    failed = sum(1 for t in done if t.exception() is not None)
+    followers, opened, connect_s = run.followers, run.opened, run.connect_s
+    failed, pending, cpu, run_s = run.failed, run.timed_out, run.cpu, run.run_s
     for f in followers:
         f.digest()
     complete = sum(1 for f in followers if f.ended and list(f.seqs) == log)
     delays = sorted(d for f in followers for d in f.delays_ms)
     live = sorted(d for f in followers for d in f.live_delays_ms)
+    read_delays = sorted(d for f in followers for d in f.read_delays_ms)
     # Per event: how long until the first client had it (the log, the long-poll and one
     # send) and how much later the last one did (the fan-out itself).
     first: dict[int, float] = {}
@@ -263,15 +352,19 @@ async def fanout(base: str, ingress: str, clients: int, agents: int, root_pid: i
     return {
         "clients": clients,
         "agents": agents,
-        "clients_connected_before_the_covenant": len(opened),
+        "clients_connected_before_the_covenant": opened,
         "connect_s": round(connect_s, 2),
         "events_in_log": len(log),
         "clients_finished": sum(1 for f in followers if f.ended),
         "clients_with_every_event_in_order": complete,
         "failed_clients": failed,
-        "timed_out_clients": len(pending),
+        "timed_out_clients": pending,
+        "reader": READER[0],
         "events_received": len(delays),
         "delay_ms_all": {"p50": pct(delays, 50), "p99": pct(delays, 99)},
+        # epoll reader: `delay_ms_all` is to the kernel's receipt; this to the reader's
+        # read (for the asyncio reader the two are the same stamp)
+        "delay_ms_to_read": {"p50": pct(read_delays, 50), "p99": pct(read_delays, 99)},
         "delay_ms_live": {"p50": pct(live, 50), "p99": pct(live, 99), "events": len(live)},
         "delay_ms_to_first_client": {"p50": pct(to_first, 50), "p99": pct(to_first, 99)},
         "first_to_last_client_ms": {"p50": pct(spread, 50), "p99": pct(spread, 99)},
@@ -445,6 +538,13 @@ async def main() -> None:
         default=1,
         help="Gateway replicas (1: what `make run` starts; HAProxy spreads sockets)",
     )
+    ap.add_argument(
+        "--reader",
+        choices=["epoll", "asyncio"],
+        default="epoll",
+        help="how the fan-out's clients read: one epoll thread stamped by the kernel "
+        "(epoll_ws.py), or asyncio streams stamped as read (raw_ws.py, until this round)",
+    )
     ap.add_argument("--clients", type=int, help="override the fan-out's client count")
     ap.add_argument("--agents", type=int, help="override the covenant's agent count")
     ap.add_argument(
@@ -460,6 +560,7 @@ async def main() -> None:
     sizes["agents"] = ns.agents or sizes["agents"]
     custom = ns.clients is not None or ns.agents is not None
     COMPRESSION[0] = None if ns.compression == "none" else "deflate"
+    READER[0] = ns.reader
     sockets = sizes["idle"] + sizes["clients"]
     key = "quick_run" if ns.quick else "full_run"
     key = f"{key}_{sizes['clients']}x{sizes['agents']}" if custom else key
@@ -468,6 +569,7 @@ async def main() -> None:
         key = f"{key}_server_deflate_{ns.server_compression}"
     key = f"{key}_speed{ns.speed:g}" if ns.speed != 0.2 else key
     key = f"{key}_{ns.gateway_replicas}replicas" if ns.gateway_replicas != 1 else key
+    key = f"{key}_asyncio_reader" if ns.reader == "asyncio" else key
     # PYTHONMALLOC=malloc in this environment reaches Ray's workers, the gateway included
     allocator = os.environ.get("PYTHONMALLOC", "pymalloc")
     key = f"{key}_{allocator}" if allocator != "pymalloc" else key

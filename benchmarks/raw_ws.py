@@ -53,36 +53,13 @@ class RawSocket:
         reader, writer = await asyncio.open_connection(
             parts.hostname, parts.port or 80, limit=2**22
         )
-        key = base64.b64encode(os.urandom(16)).decode()
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        lines = [
-            f"GET {path} HTTP/1.1",
-            f"Host: {parts.hostname}:{parts.port}",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Key: {key}",
-            "Sec-WebSocket-Version: 13",
-        ]
-        if offer_deflate:
-            lines.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        writer.write(upgrade_request(url, offer_deflate))
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
-        if not head.startswith("http/1.1 101"):
+        try:
+            deflate = agreed_deflate(head, offer_deflate)
+        except ConnectionError:
             writer.close()
-            raise ConnectionError(f"upgrade refused: {head.splitlines()[0]}")
-        deflate = None
-        for line in head.splitlines():
-            name, _, value = line.partition(":")
-            if name.strip() != "sec-websocket-extensions":
-                continue
-            params = [p.strip() for p in value.split(";")]
-            if not offer_deflate or params[0] != "permessage-deflate" or deflate is not None:
-                writer.close()
-                raise ConnectionError(f"the server agreed to an extension not offered: {value}")
-            deflate = {}
-            for param in params[1:]:
-                key, _, val = param.partition("=")
-                deflate[key.strip()] = val.strip().strip('"') or None
+            raise
         return cls(reader, writer, deflate)
 
     async def recv(self) -> bytes:
@@ -116,10 +93,10 @@ class RawSocket:
                 raise Closed("connection ended") from exc
             op = b0 & 0x0F
             if op == OP_CLOSE:
-                self.writer.write(_frame(OP_CLOSE, payload[:2]))
+                self.writer.write(client_frame(OP_CLOSE, payload[:2]))
                 raise Closed("server closed")
             if op == OP_PING:
-                self.writer.write(_frame(OP_PONG, payload))
+                self.writer.write(client_frame(OP_PONG, payload))
                 continue
             if op == OP_PONG:
                 continue
@@ -130,19 +107,19 @@ class RawSocket:
                 return (parts[0] if len(parts) == 1 else b"".join(parts)), compressed
 
     async def send_text(self, text: str) -> None:
-        self.writer.write(_frame(OP_TEXT, text.encode()))
+        self.writer.write(client_frame(OP_TEXT, text.encode()))
         await self.writer.drain()
 
     async def close(self) -> None:
         try:
-            self.writer.write(_frame(OP_CLOSE, struct.pack("!H", 1000)))
+            self.writer.write(client_frame(OP_CLOSE, struct.pack("!H", 1000)))
             self.writer.close()
             await self.writer.wait_closed()
         except (ConnectionError, OSError):
             pass
 
 
-def _frame(op: int, payload: bytes) -> bytes:
+def client_frame(op: int, payload: bytes) -> bytes:
     """A client frame: FIN, masked (clients must mask, RFC 6455 5.3)."""
     mask = os.urandom(4)
     n = len(payload)
@@ -154,3 +131,42 @@ def _frame(op: int, payload: bytes) -> bytes:
         head = struct.pack("!BBQ", 0x80 | op, 0x80 | 127, n)
     masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
     return head + mask + masked
+
+
+def upgrade_request(url: str, offer_deflate: bool) -> bytes:
+    """The HTTP/1.1 upgrade a browser would send, offering permessage-deflate if asked."""
+    parts = urlsplit(url)
+    key = base64.b64encode(os.urandom(16)).decode()
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {parts.hostname}:{parts.port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+    ]
+    if offer_deflate:
+        lines.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def agreed_deflate(head: str, offered: bool) -> dict[str, str | None] | None:
+    """The permessage-deflate parameters in the server's 101 answer (`head`, lower case),
+    None when it agreed to none; raises ConnectionError for anything but a 101, or for
+    an extension that was not offered."""
+    if not head.startswith("http/1.1 101"):
+        raise ConnectionError(f"upgrade refused: {head.splitlines()[0]}")
+    deflate = None
+    for line in head.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() != "sec-websocket-extensions":
+            continue
+        params = [p.strip() for p in value.split(";")]
+        if not offered or params[0] != "permessage-deflate" or deflate is not None:
+            raise ConnectionError(f"the server agreed to an extension not offered: {value}")
+        deflate = {}
+        for param in params[1:]:
+            key, _, val = param.partition("=")
+            deflate[key.strip()] = val.strip().strip('"') or None
+    return deflate
