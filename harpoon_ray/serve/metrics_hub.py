@@ -9,7 +9,7 @@ hub does not answer, the replica's own window answers, flagged `partial: true`.
 The hub is detached and named per app (`harpoon-metrics:<app>`, in the settings'
 namespace), so replicas coming and going do not take the merged history with them. Being
 detached, nothing would end it once its app is gone (`serve delete`, a test app): it ends
-itself after IDLE_EXIT_S without a batch. Live replicas send one at least every
+itself after IDLE_EXIT_S without a batch or a read. Live replicas send one at least every
 IDLE_HEARTBEAT_S, and a replica that finds it gone makes it again.
 """
 
@@ -41,7 +41,8 @@ SUMMARY_TIMEOUT_S = 5.0
 LOOKUP_TIMEOUT_S = 5.0
 RESOLVE_RETRY_S = 5.0
 STALE_S = 30.0
-# No batch for this long: every replica of the app is gone (a redeploy takes seconds).
+# Neither a batch nor a read for this long: every replica of the app is gone (a redeploy
+# takes seconds).
 IDLE_EXIT_S = 600.0
 
 
@@ -63,15 +64,13 @@ class MetricsHub:
         self._window = MetricsWindow(max_records)
         self._sources: dict[str, dict[str, Any]] = {}
         self._idle_exit_s = idle_exit_s
-        self._last_batch = time.monotonic()
+        self._last_heard = time.monotonic()
         self._watch: asyncio.Task | None = None
 
     async def push(self, source: str, seq: int, rows: list[tuple], dropped: int = 0) -> int:
         """Rows in `Record` order; `seq` numbers the source's batches, so a batch sent
         again after a timeout is not counted twice; `dropped`: the source's buffer losses."""
-        self._last_batch = time.monotonic()
-        if self._watch is None:
-            self._watch = asyncio.get_running_loop().create_task(self._exit_when_idle())
+        self._heard_from_the_app()
         seen = self._sources.setdefault(source, {"records": 0, "seq": 0})
         if seq <= seen["seq"]:
             return 0
@@ -82,19 +81,25 @@ class MetricsHub:
         seen["last_push"] = time.time()
         return len(rows)
 
+    def _heard_from_the_app(self) -> None:
+        self._last_heard = time.monotonic()
+        if self._watch is None:  # a hub only ever read (made by a summary) ends as well
+            self._watch = asyncio.get_running_loop().create_task(self._exit_when_idle())
+
     async def _exit_when_idle(self) -> None:
         import ray
 
         while True:
-            idle = time.monotonic() - self._last_batch
+            idle = time.monotonic() - self._last_heard
             if idle >= self._idle_exit_s:
-                log.info("metrics hub: no batch for %.0f s, its app is gone; exiting", idle)
+                log.info("metrics hub: no word for %.0f s, its app is gone; exiting", idle)
                 # Not a crash: the kill keeps Ray from restarting it (max_restarts=-1).
                 ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
                 return
             await asyncio.sleep(self._idle_exit_s - idle)
 
     async def summary(self, window_s: float | None = None) -> dict[str, Any]:
+        self._heard_from_the_app()
         now = time.time()
         sources = {
             name: {
