@@ -180,7 +180,7 @@ class Follower:
                 while True:
                     raw, compressed = await ws.recv_raw()
                     now = time.time()
-                    if compressed or raw.startswith((b"[", b'{"seq":')):
+                    if compressed or raw.startswith(epoll_ws.EVENT_STARTS):
                         # events (the server compresses only long messages): inflated and
                         # looked at after the run, as a client on its own machine would
                         self.frames.append((now, now, raw, compressed))
@@ -200,7 +200,7 @@ class Follower:
             raw = self.inflate(wire) if compressed and self.inflate else wire
             self.wire_bytes += len(wire)
             self.message_bytes += len(raw)
-            if compressed and not raw.startswith((b"[", b'{"seq":')):
+            if compressed and not raw.startswith(epoll_ws.EVENT_STARTS):
                 frame = json.loads(raw)  # a long control frame, compressed
                 self.ended = self.ended or frame.get("type") == "end"
                 continue
@@ -329,8 +329,7 @@ async def fanout(base: str, ingress: str, clients: int, agents: int, root_pid: i
             if not page["events"]:
                 break
             log += [e["seq"] for e in page["events"]]
-    followers, opened, connect_s = run.followers, run.opened, run.connect_s
-    failed, pending, cpu, run_s = run.failed, run.timed_out, run.cpu, run.run_s
+    followers = run.followers
     for f in followers:
         f.digest()
     complete = sum(1 for f in followers if f.ended and list(f.seqs) == log)
@@ -352,13 +351,13 @@ async def fanout(base: str, ingress: str, clients: int, agents: int, root_pid: i
     return {
         "clients": clients,
         "agents": agents,
-        "clients_connected_before_the_covenant": opened,
-        "connect_s": round(connect_s, 2),
+        "clients_connected_before_the_covenant": run.opened,
+        "connect_s": round(run.connect_s, 2),
         "events_in_log": len(log),
         "clients_finished": sum(1 for f in followers if f.ended),
         "clients_with_every_event_in_order": complete,
-        "failed_clients": failed,
-        "timed_out_clients": pending,
+        "failed_clients": run.failed,
+        "timed_out_clients": run.timed_out,
         "reader": READER[0],
         "events_received": len(delays),
         "delay_ms_all": {"p50": pct(delays, 50), "p99": pct(delays, 99)},
@@ -373,8 +372,8 @@ async def fanout(base: str, ingress: str, clients: int, agents: int, root_pid: i
             "on_the_wire": round(sum(f.wire_bytes for f in followers) / 1e6 / max(1, clients), 2),
             "inflated": round(sum(f.message_bytes for f in followers) / 1e6 / max(1, clients), 2),
         },
-        "run_s": round(run_s, 2),
-        "cpu_s_during_run": cpu,
+        "run_s": round(run.run_s, 2),
+        "cpu_s_during_run": run.cpu,
         "gateway_rss_mb_before": before,
         "gateway_rss_mb_peak": {k: round(v, 1) for k, v in peak.items()},
         "gateway_rss_mb_after": gateway_rss_mb(ingress),

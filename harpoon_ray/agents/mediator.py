@@ -155,9 +155,7 @@ class Mediator:
         shard life, so not the per-submit cost that `submit` avoids."""
         try:
             self._early[key] = []
-            await self.log.flush()
-            await self._reconcile(await self.store.covenants(*key, active_only=True, limit=100))
-            await self.log.flush()
+            await self._settle_running(*key)
             rows = await self.store.messages(*key, HISTORY_MESSAGES)
             seen = {(r["covenant_id"], r["role"]) for r in rows}
             early = [t for t in self._early[key] if (t["covenant_id"], t["role"]) not in seen]
@@ -209,16 +207,22 @@ class Mediator:
                     await self.covenant_finished(got)
         return [fresh.get(c.id, c) for c in covenants]
 
+    async def _settle_running(self, tenant_id: str, user_id: str) -> None:
+        """Commit what is staged (answers from `covenant_finished`), then ask the
+        orchestrators about the user's covenants the file still calls running and commit
+        the answers of those that ended."""
+        await self.log.flush()
+        await self._reconcile(
+            await self.store.covenants(tenant_id, user_id, active_only=True, limit=100)
+        )
+        await self.log.flush()
+
     async def history(
         self, tenant_id: str, user_id: str, limit: int = HISTORY_MESSAGES
     ) -> list[dict[str, Any]]:
         """The user's conversation, oldest first: one user turn and one answer per covenant."""
         await self._start()
-        await self.log.flush()  # answers staged by `covenant_finished`
-        await self._reconcile(
-            await self.store.covenants(tenant_id, user_id, active_only=True, limit=100)
-        )
-        await self.log.flush()
+        await self._settle_running(tenant_id, user_id)
         return await self.store.messages(tenant_id, user_id, limit)
 
     async def list(

@@ -120,8 +120,8 @@ def running(
     with ExitStack() as stack:
         if Ingress(ingress) == Ingress.HAPROXY:
             stack.enter_context(_haproxy_of_its_own())
-        if Ingress(ingress) == Ingress.HAPROXY and ip is not None and is_loopback(ip):
-            stack.enter_context(_haproxy_on_loopback(ip))
+            if ip is not None and is_loopback(ip):
+                stack.enter_context(_haproxy_on_loopback(ip))
         # Always a fresh instance (ingress switches apply only at start), on HARPOON_NODE_IP.
         init_local_ray(
             settings,
