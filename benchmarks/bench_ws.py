@@ -66,6 +66,7 @@ COMPRESSION: list[str | None] = ["deflate"]
 # How the fan-out's clients read: "epoll" (epoll_ws.py: one thread, kernel receive stamps)
 # or "asyncio" (raw_ws.py streams, stamped as the loop gets to each socket).
 READER = ["epoll"]
+TIMELINE: list[str | None] = [None]  # --timeline: per-event delays to a CSV
 
 
 def gateway_rss_mb(ingress: str) -> dict[str, float]:
@@ -323,12 +324,14 @@ async def fanout(base: str, ingress: str, clients: int, agents: int, root_pid: i
         stop.set()
         await sampler
         log: list[int] = []
+        kinds: dict[int, tuple[str, float]] = {}
         while True:
             events_url = f"/api/covenants/{run.covenant_id}/events"
             page = (await http.get(events_url, params={"after": len(log)})).json()
             if not page["events"]:
                 break
             log += [e["seq"] for e in page["events"]]
+            kinds.update((e["seq"], (e["type"], e["ts"])) for e in page["events"])
     followers = run.followers
     for f in followers:
         f.digest()
@@ -347,6 +350,8 @@ async def fanout(base: str, ingress: str, clients: int, agents: int, root_pid: i
             if d > last.get(seq, float("-inf")):
                 last[seq] = d
     to_first = sorted(first.values())
+    if TIMELINE[0]:
+        write_timeline(TIMELINE[0], kinds, first, last)
     spread = sorted(last[q] - first[q] for q in first)
     return {
         "clients": clients,
@@ -441,6 +446,21 @@ async def idle(base: str, ingress: str, count: int) -> dict:
         "kb_per_connection": round(per_conn_kb, 1),
         "mb_not_given_back": round(after["total"] - before["total"], 1),
     }
+
+
+def write_timeline(path: str, kinds: dict[int, tuple[str, float]], first: dict, last: dict) -> None:
+    """One CSV line per event of the run (appended, a blank line between runs): when the
+    shard gave it its `ts` (ms after the covenant's first event), its type, how long until
+    the first client had it and how much later the last one did. It shows which events
+    wait, and behind what."""
+    t0 = min((ts for _, ts in kinds.values()), default=0.0)
+    with open(path, "a") as f:
+        f.write("seq,type,ts_ms,to_first_ms,spread_ms\n")
+        for seq in sorted(first):
+            kind, ts = kinds.get(seq, ("?", t0))
+            offset, spread = (ts - t0) * 1000, last[seq] - first[seq]
+            f.write(f"{seq},{kind},{offset:.1f},{first[seq]:.1f},{spread:.1f}\n")
+        f.write("\n")
 
 
 def pct(values: list[float], p: float) -> float | None:
@@ -553,7 +573,13 @@ async def main() -> None:
         help="HARPOON_SIMULATED_SPEED: 1.0 is the catalog's model timings, 0.2 five times "
         "faster (the same events in a fifth of the time)",
     )
+    ap.add_argument(
+        "--timeline",
+        metavar="CSV",
+        help="append each run's per-event delays to this file (see write_timeline)",
+    )
     ns = ap.parse_args()
+    TIMELINE[0] = ns.timeline
     sizes = dict(QUICK if ns.quick else FULL)
     sizes["clients"] = ns.clients or sizes["clients"]
     sizes["agents"] = ns.agents or sizes["agents"]
