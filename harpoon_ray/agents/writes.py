@@ -1,11 +1,13 @@
 """One `WriteBatch` as one DuckDB transaction, column-wise.
 
-Rows go in as one JSON text per statement, `{"c0": [column 0...], "c1": [...]}`,
-unnested by DuckDB's `from_json`: row-at-a-time `executemany` is ~50x slower here (2k
-against 120k rows/s), and list parameters, the next best, make DuckDB build one value
-per cell while holding the GIL (3,000 events: 17-24 ms against 11-13 as JSON text, and
-an event's payload goes into that text as is, without an encoding of its own). A
-statement costs ~1-3 ms whatever its size, and
+A statement's rows go in as one numpy array per column, registered with DuckDB as a
+frame it scans in place: row-at-a-time `executemany` is ~50x slower here (2k against
+120k rows/s), list parameters make DuckDB build one value per cell while holding the
+GIL, and one JSON text per statement unnested by `from_json` (the way before this) cost
+a chunk's report (1,500 events, 500 agent rows) 18-28 ms to commit against 14-18 as
+columns, with the GIL let go as much (a ticking thread's gaps were the same). A
+JSON-typed cell is encoded on its own (`to_json`, ~1.5 us) and cast by DuckDB.
+A statement costs ~1-3 ms whatever its size, and
 DuckDB's conflict clauses are the dear part: `INSERT OR REPLACE` of 20 covenants took
 3.1 ms where a plain `INSERT` took 1.4 and an `UPDATE` 1.7; `INSERT OR IGNORE` of 20
 conversation turns 2.5 ms against 0.8. So a batch is first written the cheap way: rows
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import duckdb
+import numpy as np
 from pydantic_core import to_json
 
 from ..schemas import AgentExecution, Covenant, Event
@@ -107,10 +110,31 @@ def to_json_text(value: Any) -> str:
     return to_json(value).decode()
 
 
-def _rows_param(rows: Sequence[Sequence[Any]], width: int) -> list[str]:
-    """The statement's one parameter: its rows as columns, in one JSON text."""
-    cols = zip(*rows, strict=True) if rows else [() for _ in range(width)]
-    return [to_json({f"c{i}": list(col) for i, col in enumerate(cols)}).decode()]
+_FRAME = "_rows"  # the name a statement's rows are registered under, one at a time
+_NUMPY = {"bigint": np.int64, "double": np.float64}
+
+
+def _columns(rows: Sequence[Sequence[Any]], types: str) -> dict[str, np.ndarray]:
+    """The rows as one numpy array per column: DuckDB scans them without a Python object
+    per cell (strings are read from the object array in place)."""
+    kinds = types.split()
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in kinds]
+    frame = {}
+    for i, (kind, col) in enumerate(zip(kinds, cols, strict=True)):
+        if kind == "json":
+            col = [to_json(v).decode() for v in col]
+        frame[f"c{i}"] = np.array(col, dtype=_NUMPY.get(kind, object))
+    return frame
+
+
+def _execute_rows(
+    c: duckdb.DuckDBPyConnection, sql: str, rows: Sequence[Sequence[Any]], types: str
+) -> duckdb.DuckDBPyConnection:
+    """Run `sql` (built with `_from_rows`) over `rows`, registered as the frame until the
+    next statement's replaces it or the transaction ends (`_transaction` unregisters it
+    then: inside a failed transaction that raises, and would hide the statement's error)."""
+    c.register(_FRAME, _columns(rows, types))
+    return c.execute(sql)
 
 
 def _last_per_key(items: list[T], key: Callable[[T], Any]) -> list[T]:
@@ -157,17 +181,16 @@ _COV_JSON = (7,)
 
 
 def _from_rows(types: str, json_cols: Sequence[int] = (), names: Sequence[str] = ()) -> str:
-    """`SELECT unnest(j.c0)::t0 [AS n0], ... FROM (SELECT from_json($1, ...) AS j)` over
-    `_rows_param`'s text, for space-separated column types `types`. A column of type
-    `json` takes its cells as JSON values, kept as they are; `json_cols` are VARCHAR
-    cells holding JSON text, cast to JSON."""
+    """`SELECT c0::t0 [AS n0], ... FROM _rows` over the frame `_execute_rows` registers,
+    for space-separated column types `types`. A column of type `json` holds its cells as
+    JSON text (encoded from Python values by `_columns`); `json_cols` are VARCHAR cells
+    holding JSON text already; both are cast to JSON."""
     kinds = types.split()
-    shape = ", ".join(f'"c{i}": ["{t.upper()}"]' for i, t in enumerate(kinds))
     cols = []
-    for i in range(len(kinds)):
-        expr = f"unnest(j.c{i})" + ("::json" if i in json_cols else "")
+    for i, kind in enumerate(kinds):
+        expr = f"c{i}::json" if (kind == "json" or i in json_cols) else f"c{i}::{kind}"
         cols.append(f"{expr} AS {names[i]}" if names else expr)
-    return f"SELECT {', '.join(cols)} FROM (SELECT from_json($1, '{{{shape}}}') AS j)"
+    return f"SELECT {', '.join(cols)} FROM {_FRAME}"
 
 
 def _update_sql(table: str, names: list[str], types: str, keys: Sequence[str], js: Sequence[int]):
@@ -212,6 +235,8 @@ def _transaction(c: duckdb.DuckDBPyConnection, b: WriteBatch, *, careful: bool) 
     except BaseException:
         c.execute("ROLLBACK")
         raise
+    finally:
+        c.unregister(_FRAME)  # the last statement's rows: not kept until the next batch
 
 
 def _write_split(
@@ -225,19 +250,17 @@ def _write_split(
     careful: bool,
 ) -> None:
     """Insert the rows flagged new, update the rest (or upsert all, when careful)."""
-    width = len(types.split())
     if careful:
-        c.execute(
-            f"INSERT OR REPLACE INTO {table} " + _from_rows(types, json_cols),
-            _rows_param(rows, width),
+        _execute_rows(
+            c, f"INSERT OR REPLACE INTO {table} " + _from_rows(types, json_cols), rows, types
         )
         return
     fresh = [r for r, n in zip(rows, new, strict=True) if n]
     known = [r for r, n in zip(rows, new, strict=True) if not n]
     if fresh:
-        c.execute(f"INSERT INTO {table} " + _from_rows(types, json_cols), _rows_param(fresh, width))
+        _execute_rows(c, f"INSERT INTO {table} " + _from_rows(types, json_cols), fresh, types)
     if known:
-        updated = c.execute(update_sql, _rows_param(known, width)).fetchone()
+        updated = _execute_rows(c, update_sql, known, types).fetchone()
         if updated is None or updated[0] != len(known):
             raise _Unexpected(f"{table}: {len(known)} rows to update, {updated} found")
 
@@ -298,7 +321,7 @@ def _insert_events(c: duckdb.DuckDBPyConnection, events: list[tuple[Event, str |
         for e, key in events
     ]
     types = "varchar varchar bigint double varchar varchar varchar json"
-    c.execute("INSERT INTO events " + _from_rows(types), _rows_param(rows, 8))
+    _execute_rows(c, "INSERT INTO events " + _from_rows(types), rows, types)
 
 
 def _insert_messages(
@@ -313,7 +336,7 @@ def _insert_messages(
         raise _Unexpected("one turn twice in a batch")
     types = "varchar varchar varchar varchar varchar double"
     verb = "INSERT OR IGNORE" if careful else "INSERT"
-    c.execute(f"{verb} INTO conversations " + _from_rows(types), _rows_param(rows, 6))
+    _execute_rows(c, f"{verb} INTO conversations " + _from_rows(types), rows, types)
 
 
 def _insert_metrics(c: duckdb.DuckDBPyConnection, metrics: list[dict[str, Any]]) -> None:
@@ -329,4 +352,4 @@ def _insert_metrics(c: duckdb.DuckDBPyConnection, metrics: list[dict[str, Any]])
         for m in metrics
     ]
     types = "varchar double varchar double varchar json"
-    c.execute("INSERT INTO metrics " + _from_rows(types), _rows_param(rows, 6))
+    _execute_rows(c, "INSERT INTO metrics " + _from_rows(types), rows, types)
