@@ -281,6 +281,11 @@ class Covenant(BaseModel):
     history: list[Message] = Field(
         default=[], description="Earlier turns of the conversation, fed into the prompts."
     )
+    conversation: bool = Field(
+        default=True,
+        description="False: a one-off outside any conversation (a REST call naming no user): "
+        "no earlier turns go into its prompts and its own are not recorded.",
+    )
 
 
 class AgentStatus(StrEnum):

@@ -101,14 +101,18 @@ class HarpoonClient:
         user_id: str,
         query: QueryRequest | dict[str, Any] | str,
         tenant_id: str = "local",
+        *,
+        conversation: bool = True,
     ) -> Covenant:
-        """Draft and start a covenant; it is stored and its log begun when this returns."""
+        """Draft and start a covenant; it is stored and its log begun when this returns.
+        `conversation=False`: a one-off, outside the user's conversation (no earlier turns
+        in its prompts, its own not recorded)."""
         request = parse_query(query)
         _name(user_id, "user_id")
         _name(tenant_id, "tenant_id")
         covenant_id = "cov_" + uuid.uuid4().hex[:16]  # makes a retried submit idempotent
         mediator = self.shards.mediator_for(tenant_id, user_id)
-        item = (tenant_id, user_id, wire.pack_request(request), covenant_id)
+        item = (tenant_id, user_id, wire.pack_request(request), covenant_id, conversation)
         return wire.unpack(await self._submitter(mediator).call(item))
 
     async def get(self, covenant_id: str) -> dict[str, Any]:

@@ -77,8 +77,11 @@ class Mediator:
         user_id: str,
         request: QueryRequest | dict[str, Any] | bytes,
         covenant_id: str | None = None,
+        conversation: bool = True,
     ) -> bytes:
         """Draft, store and delegate a covenant; idempotent when `covenant_id` is given.
+        `conversation=False`: a one-off, drafted without the user's turns and not added to
+        them (see `Covenant.conversation`).
 
         Returns the covenant as the orchestrator stored it (`wire.pack`ed)."""
         await self._start()
@@ -88,7 +91,7 @@ class Mediator:
                 return await self._redelegate(stored)
         # no reconcile here: asking the orchestrators about every running covenant of the
         # user on each submit cost thousands of calls under load; the push keeps it fresh
-        history = await self._recent_turns(tenant_id, user_id)
+        history = await self._recent_turns(tenant_id, user_id) if conversation else []
         cov = draft_covenant(
             wire.request_data(request),
             user_id=user_id,
@@ -99,8 +102,9 @@ class Mediator:
         if covenant_id is not None:
             cov.id = covenant_id
         # stored as active at once: one row write instead of draft, then active
-        cov.status = CovenantStatus.ACTIVE
-        self._stage_turn(cov, "user", cov.query, cov.created_at)
+        cov.status, cov.conversation = CovenantStatus.ACTIVE, conversation
+        if conversation:
+            self._stage_turn(cov, "user", cov.query, cov.created_at)
         self.log.stage(new_covenants=[cov])
         # this shard's commit and the orchestrator's run side by side, not in turn: both
         # are done before the submission returns
@@ -108,9 +112,10 @@ class Mediator:
         return active
 
     async def submit_many(
-        self, items: list[tuple[str, str, bytes, str | None]]
+        self, items: list[tuple[str, str, bytes, str | None, bool]]
     ) -> list[bytes | BaseException]:
-        """`submit` for a batch of (tenant, user, request, covenant id) (see `batching`)."""
+        """`submit` for a batch of (tenant, user, request, covenant id, conversation) (see
+        `batching`)."""
         return await settle(self.submit(*item) for item in items)
 
     async def _delegate(self, cov: Covenant) -> bytes:
@@ -185,8 +190,9 @@ class Mediator:
         orchestrator again and records it then."""
         await self._start()
         cov = wire.unpack(cov)
-        answer = cov.result if cov.result is not None else f"({cov.status.value}: {cov.error})"
-        self._stage_turn(cov, "assistant", answer, time.time())
+        if cov.conversation:
+            answer = cov.result if cov.result is not None else f"({cov.status.value}: {cov.error})"
+            self._stage_turn(cov, "assistant", answer, time.time())
         self.log.stage(covenants=[cov])
 
     async def covenants_finished(self, covenants: list[bytes]) -> list[BaseException | None]:

@@ -17,13 +17,22 @@ from .context import GatewayContext
 
 UserId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[\w.@:-]+$")]
 WAIT_MAX_S = 300.0
+ONE_OFF_USER = "anonymous"  # the user of record of a covenant started naming none
 
 
 class OrchestrateBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=100_000)
-    user_id: str = Field(default="anonymous", min_length=1, max_length=200)
+    user_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The conversation this covenant continues: the user's recent turns go "
+        "into its prompts and it joins them. Omitted: a one-off under the user "
+        f"`{ONE_OFF_USER}`, with no earlier turns and none recorded, so unrelated callers "
+        "never see each other's queries.",
+    )
     constraints: Constraints = Constraints()
     agents: int | None = Field(default=None, ge=1, le=100_000, description="Fan-out width.")
 
@@ -81,7 +90,9 @@ def agents_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
         query = QueryRequest(
             query=body.query, pattern=pattern, constraints=body.constraints, agents=body.agents
         )
-        covenant = await client.submit(body.user_id, query, tenant_id)
+        one_off = body.user_id is None
+        user_id = ONE_OFF_USER if one_off else body.user_id
+        covenant = await client.submit(user_id, query, tenant_id, conversation=not one_off)
         if wait:
             await client.wait(covenant.id, timeout_s=timeout_s)
             return JSONResponse(await client.get(covenant.id), status_code=200)

@@ -103,6 +103,32 @@ def test_mediator_history_keeps_the_conversation(http: httpx.Client) -> None:
     assert any("Hi" in str(m) for m in r.json()["messages"])
 
 
+def test_orchestrate_naming_no_user_is_a_one_off(http: httpx.Client) -> None:
+    """Two callers that name no user share nothing: the second's prompts hold no trace of
+    the first's query, and neither joins a conversation."""
+    secret = "Summarise our unreleased Q3 acquisition plan"
+    http.post("/api/orchestrate/smart", params={"wait": "true"}, json={"query": secret})
+    r = http.post("/api/orchestrate/smart", params={"wait": "true"}, json={"query": QUERY})
+    cov = r.json()["covenant"]
+    assert cov["user_id"] == "anonymous" and cov["conversation"] is False
+    assert cov["history"] == [] and "follow-up" not in cov["intent"]
+    history = http.post("/api/agents/mediator/anonymous/command", json={"command": "history"})
+    assert secret not in str(history.json()["messages"])
+
+
+def test_orchestrate_naming_a_user_continues_their_conversation(http: httpx.Client) -> None:
+    """A named user's second query is drafted with the first one and its answer."""
+    first = "Name three sorting algorithms"
+    body = {"query": first, "user_id": "carol"}
+    http.post("/api/orchestrate/smart", params={"wait": "true"}, json=body)
+    body = {"query": "Which of them is stable?", "user_id": "carol"}
+    cov = http.post("/api/orchestrate/smart", params={"wait": "true"}, json=body).json()
+    turns = cov["covenant"]["history"]
+    assert cov["covenant"]["conversation"] is True
+    assert [t["role"] for t in turns[-2:]] == ["user", "assistant"]
+    assert turns[-2]["content"] == first
+
+
 def test_mediator_unknown_command_is_a_422(http: httpx.Client) -> None:
     """A command the mediator does not know is refused, naming `command`."""
     r = http.post("/api/agents/mediator/alice/command", json={"command": "dance"})
