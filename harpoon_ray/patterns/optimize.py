@@ -10,14 +10,16 @@ best draft so far is the answer in every case.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from pydantic import BaseModel, Field
 
 from ..errors import AllModelsFailed, ConstraintUnsatisfiable
-from ..schemas import EventType
+from ..schemas import Covenant, EventType
 from . import prompts
 from .budget import estimate
-from .runtime import Runtime
+from .runtime import Runtime, SubAgentResult
+from .slices import built
 from .steps import Task, ask_json_many, fan_out, plan_payload
 
 EVALUATOR_RETRIES = 2
@@ -36,33 +38,46 @@ class Best:
     round: int
 
 
-def _drafts(rt: Runtime, rnd: int, width: int, best: Best | None) -> list[Task]:
+def _judge(cov: Covenant, rnd: int, done: list[SubAgentResult], i: int) -> Task:
+    return Task(
+        name=f"r{rnd}-eval{i}",
+        role="evaluator",
+        title=f"Evaluation {i + 1}, round {rnd}",
+        thought=f"Scoring the draft against the task; the bar is {cov.plan.quality_bar:.2f}.",
+        request=prompts.evaluate(cov, done[i].output, cov.plan.quality_bar, rnd=rnd),
+    )
+
+
+async def _drafts(rt: Runtime, rnd: int, width: int, best: Best | None) -> list[Task]:
     """One draft per round streams its tokens: it is the answer being written (the chat
     shows each round's draft; the best one is the result). Several at once do not."""
     cov = rt.covenant
+
+    def first(i: int) -> Task:
+        return Task(
+            name=f"r{rnd}-draft{i}",
+            role="generator",
+            title=f"Draft {i + 1}, round {rnd}",
+            thought="Writing a first draft of the whole answer.",
+            request=prompts.work(cov, "Draft", cov.query, take=i),
+            stream=width == 1,
+        )
+
     if best is None:
-        return [
-            Task(
-                name=f"r{rnd}-draft{i}",
-                role="generator",
-                title=f"Draft {i + 1}, round {rnd}",
-                thought="Writing a first draft of the whole answer.",
-                request=prompts.work(cov, "Draft", cov.query, take=i),
-                stream=width == 1,
-            )
-            for i in range(width)
-        ]
-    return [
-        Task(
+        return await built(width, first)
+    kept = best
+
+    def better(i: int) -> Task:
+        return Task(
             name=f"r{rnd}-draft{i}",
             role="optimizer",
             title=f"Draft {i + 1}, round {rnd}",
-            thought=f"Improving the best draft (score {best.score:.2f}) against its critique.",
-            request=prompts.improve(cov, best.text, best.critique, take=i),
+            thought=f"Improving the best draft (score {kept.score:.2f}) against its critique.",
+            request=prompts.improve(cov, kept.text, kept.critique, take=i),
             stream=width == 1,
         )
-        for i in range(width)
-    ]
+
+    return await built(width, better)
 
 
 async def run(rt: Runtime) -> str:
@@ -72,7 +87,7 @@ async def run(rt: Runtime) -> str:
     await rt.emit(EventType.PLAN, None, plan_payload(cov, width))
     best: Best | None = None
     for rnd in range(1, plan.max_rounds + 1):
-        drafts = _drafts(rt, rnd, width, best)
+        drafts = await _drafts(rt, rnd, width, best)
         eval_cost = estimate(rt, prompts.evaluate(cov, "x" * 2400, plan.quality_bar))
         results = await fan_out(
             rt, drafts, step=f"round {rnd} drafts", reserve_usd=eval_cost * width
@@ -82,16 +97,7 @@ async def run(rt: Runtime) -> str:
             if results and best is None:
                 raise AllModelsFailed(f"every draft of round {rnd} failed")
             break
-        judges = [
-            Task(
-                name=f"r{rnd}-eval{i}",
-                role="evaluator",
-                title=f"Evaluation {i + 1}, round {rnd}",
-                thought=f"Scoring the draft against the task; the bar is {plan.quality_bar:.2f}.",
-                request=prompts.evaluate(cov, r.output, plan.quality_bar, rnd=rnd),
-            )
-            for i, r in enumerate(done)
-        ]
+        judges = await built(len(done), partial(_judge, cov, rnd, done))
         scores = await ask_json_many(
             rt, judges, Score, step=f"round {rnd} evaluation", retries=EVALUATOR_RETRIES
         )

@@ -12,6 +12,7 @@ from ..schemas import Covenant, EventType, PlanStep
 from . import prompts
 from .aggregate import aggregate, synthesis_reserve
 from .runtime import Runtime
+from .slices import built
 from .steps import Task, fan_out, plan_payload
 
 
@@ -19,33 +20,33 @@ def sections(cov: Covenant) -> list[PlanStep]:
     return cov.plan.steps or [PlanStep(id="answer", title="Answer", instruction=cov.query)]
 
 
-def tasks_for(cov: Covenant, steps: list[PlanStep], width: int) -> list[Task]:
-    """`width` sub-agents round-robin over `steps`: linear in width, nothing more."""
+async def tasks_for(cov: Covenant, steps: list[PlanStep], width: int) -> list[Task]:
+    """`width` sub-agents round-robin over `steps`: linear in width, nothing more (built
+    in slices: see `slices`)."""
     n = len(steps)
-    out = []
-    for i in range(width):
+
+    def task(i: int) -> Task:
         step, take = steps[i % n], i // n
         on = f" on {step.model}" if step.model else ""
-        out.append(
-            Task(
-                name=f"w{i}",
-                role="worker",
-                title=step.title if take == 0 else f"{step.title} #{take + 1}",
-                thought=f"Doing '{step.title}'{on}, independently of the others.",
-                request=prompts.work(cov, step.title, step.instruction, take=take),
-                model=step.model,
-                section=step.title,
-                # a step's takes differ only in the attempt number: route them once
-                route_key=f"step{i % n}/{'again' if take else 'first'}",
-            )
+        return Task(
+            name=f"w{i}",
+            role="worker",
+            title=step.title if take == 0 else f"{step.title} #{take + 1}",
+            thought=f"Doing '{step.title}'{on}, independently of the others.",
+            request=prompts.work(cov, step.title, step.instruction, take=take),
+            model=step.model,
+            section=step.title,
+            # a step's takes differ only in the attempt number: route them once
+            route_key=f"step{i % n}/{'again' if take else 'first'}",
         )
-    return out
+
+    return await built(width, task)
 
 
 async def run_sections(rt: Runtime, steps: list[PlanStep], width: int) -> str:
     """Fan out over `steps`, keeping money back for the aggregation, then aggregate."""
     cov = rt.covenant
-    tasks = tasks_for(cov, steps, width)
+    tasks = await tasks_for(cov, steps, width)
     reserve = synthesis_reserve(rt, cov.plan.aggregation) if width > 1 else 0.0
     results = await fan_out(rt, tasks, step="sub-agents", reserve_usd=reserve)
     if not results:

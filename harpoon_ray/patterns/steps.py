@@ -20,6 +20,7 @@ from ..schemas import Covenant, EventType, ModelRequest
 from . import prompts
 from .budget import BudgetDecision, enforce, estimate
 from .runtime import Runtime, SubAgentResult, SubAgentSpec
+from .slices import built
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -104,7 +105,10 @@ async def fan_out(
     )
     if not decision.runs:
         return []
-    specs = [_spec(rt, t, _model_for(t, decision)) for t in tasks[: decision.count]]
+    chosen = tasks[: decision.count]
+    specs = await built(
+        len(chosen), lambda i: _spec(rt, chosen[i], _model_for(chosen[i], decision))
+    )
     return await rt.run_subagents(specs)
 
 
