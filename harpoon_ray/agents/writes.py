@@ -123,7 +123,10 @@ def _columns(rows: Sequence[Sequence[Any]], types: str) -> dict[str, np.ndarray]
     for i, (kind, col) in enumerate(zip(kinds, cols, strict=True)):
         if kind == "json":
             col = [to_json(v).decode() for v in col]
-        frame[f"c{i}"] = np.array(col, dtype=_NUMPY.get(kind, object))
+        dtype = _NUMPY.get(kind, object)
+        # fromiter: one cell per row whatever it holds (np.array would make a 2-D array
+        # of a column of equal-length sequences)
+        frame[f"c{i}"] = np.fromiter(col, dtype=dtype, count=len(col))
     return frame
 
 

@@ -236,3 +236,28 @@ def test_a_batch_cut_by_covenant_keeps_every_row_once_and_in_order():
     assert parts[b.id].new_covenants == {b.id} and not parts[a.id].new_covenants
     assert parts[b.id].messages == batch.messages and parts[None].metrics == batch.metrics[:1]
     assert sum(len(p.events) + len(p.metrics) for p in parts.values()) == 5
+
+
+async def test_events_come_back_exactly_as_written(store):
+    """Payloads of every JSON shape, text beyond ASCII, a missing agent and the stamp's
+    full precision survive the columnar write unchanged."""
+    payloads = [
+        {"text": "naïve café — 東京 🚀", "n": 2**53 + 1, "ratio": 0.1 + 0.2},
+        {"nested": {"list": [1, [2, 3], {"k": None}], "empty": {}}, "flag": False},
+        {"pair": ["a", "b"]},
+        {"pair": ["c", "d"]},
+    ]
+    written = [
+        Event(
+            seq=i + 1,
+            ts=1796690003.6310105 + i,
+            type="agent.output",
+            covenant_id="c9",
+            tenant_id="t9",
+            agent_id=None if i == 0 else f"w{i}",
+            payload=p,
+        )
+        for i, p in enumerate(payloads)
+    ]
+    await store.write(WriteBatch(events=[(e, f"k{e.seq}") for e in written]))
+    assert await store.events("c9") == written
