@@ -112,7 +112,9 @@ class HarpoonClient:
         _name(tenant_id, "tenant_id")
         covenant_id = "cov_" + uuid.uuid4().hex[:16]  # makes a retried submit idempotent
         mediator = self.shards.mediator_for(tenant_id, user_id)
-        item = (tenant_id, user_id, wire.pack_request(request), covenant_id, conversation)
+        item: tuple = (tenant_id, user_id, wire.pack_request(request), covenant_id)
+        if not conversation:  # only then: a shard still running older code takes the rest
+            item = (*item, False)
         return wire.unpack(await self._submitter(mediator).call(item))
 
     async def get(self, covenant_id: str) -> dict[str, Any]:

@@ -111,10 +111,8 @@ class Mediator:
         active, _ = await asyncio.gather(self._delegate(cov), self.log.flush())
         return active
 
-    async def submit_many(
-        self, items: list[tuple[str, str, bytes, str | None, bool]]
-    ) -> list[bytes | BaseException]:
-        """`submit` for a batch of (tenant, user, request, covenant id, conversation) (see
+    async def submit_many(self, items: list[tuple]) -> list[bytes | BaseException]:
+        """`submit` for a batch of (tenant, user, request, covenant id[, conversation]) (see
         `batching`)."""
         return await settle(self.submit(*item) for item in items)
 

@@ -126,7 +126,11 @@ def _columns(rows: Sequence[Sequence[Any]], types: str) -> dict[str, np.ndarray]
         dtype = _NUMPY.get(kind, object)
         # fromiter: one cell per row whatever it holds (np.array would make a 2-D array
         # of a column of equal-length sequences)
-        frame[f"c{i}"] = np.fromiter(col, dtype=dtype, count=len(col))
+        cells = np.fromiter(col, dtype=dtype, count=len(col))
+        if kind == "double" and np.isnan(cells).any():
+            # DuckDB reads a numpy NaN as NULL; as text it casts back to NaN
+            cells = np.fromiter((repr(float(v)) for v in col), dtype=object, count=len(col))
+        frame[f"c{i}"] = cells
     return frame
 
 
@@ -319,7 +323,7 @@ def _insert_events(c: duckdb.DuckDBPyConnection, events: list[tuple[Event, str |
             str(e.type),
             e.agent_id,
             key,
-            e.payload,  # a JSON value in the parameter's text: no encoding of its own
+            e.payload,  # encoded to JSON text by `_columns` (a `json` column)
         )
         for e, key in events
     ]

@@ -29,9 +29,9 @@ class OrchestrateBody(BaseModel):
         min_length=1,
         max_length=200,
         description="The conversation this covenant continues: the user's recent turns go "
-        "into its prompts and it joins them. Omitted: a one-off under the user "
-        f"`{ONE_OFF_USER}`, with no earlier turns and none recorded, so unrelated callers "
-        "never see each other's queries.",
+        "into its prompts and it joins them. Omitted (or null, or "
+        f"`{ONE_OFF_USER}`): a one-off under the user `{ONE_OFF_USER}`, with no earlier turns "
+        "and none recorded, so unrelated callers never see each other's queries.",
     )
     constraints: Constraints = Constraints()
     agents: int | None = Field(default=None, ge=1, le=100_000, description="Fan-out width.")
@@ -90,7 +90,7 @@ def agents_routes(ctx: GatewayContext, tenant: TenantResolver) -> APIRouter:
         query = QueryRequest(
             query=body.query, pattern=pattern, constraints=body.constraints, agents=body.agents
         )
-        one_off = body.user_id is None
+        one_off = body.user_id in (None, ONE_OFF_USER)  # the old default, named or not
         user_id = ONE_OFF_USER if one_off else body.user_id
         covenant = await client.submit(user_id, query, tenant_id, conversation=not one_off)
         if wait:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import duckdb
@@ -261,3 +262,16 @@ async def test_events_come_back_exactly_as_written(store):
     ]
     await store.write(WriteBatch(events=[(e, f"k{e.seq}") for e in written]))
     assert await store.events("c9") == written
+
+
+async def test_a_nan_double_is_stored_as_nan(store):
+    """A NaN stamp or metric value (a provider may report one) is kept, not turned into a
+    NULL that a NOT NULL column refuses, which would sink the whole batch."""
+    nan = float("nan")
+    metric = {"tenant_id": "t", "ts": 1.0, "name": "latency", "value": nan, "labels": {}}
+    event = Event(seq=1, ts=nan, type="agent.thought", covenant_id="cn", tenant_id="t", payload={})
+    await store.write(WriteBatch(events=[(event, None)], metrics=[metric]))
+    [back] = await store.events("cn")
+    assert math.isnan(back.ts)
+    [(value,)] = await store.query("SELECT value FROM metrics WHERE name = 'latency'")
+    assert math.isnan(value)

@@ -116,6 +116,14 @@ def test_orchestrate_naming_no_user_is_a_one_off(http: httpx.Client) -> None:
     assert secret not in str(history.json()["messages"])
 
 
+def test_naming_the_old_default_user_is_a_one_off_too(http: httpx.Client) -> None:
+    """A client still sending `"user_id": "anonymous"` (the old default) gets a one-off,
+    not the turns every anonymous caller left before."""
+    body = {"query": QUERY, "user_id": "anonymous"}
+    cov = http.post("/api/orchestrate/smart", params={"wait": "true"}, json=body).json()
+    assert cov["covenant"]["conversation"] is False and cov["covenant"]["history"] == []
+
+
 def test_orchestrate_naming_a_user_continues_their_conversation(http: httpx.Client) -> None:
     """A named user's second query is drafted with the first one and its answer."""
     first = "Name three sorting algorithms"
