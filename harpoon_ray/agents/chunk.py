@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import ray
@@ -213,12 +213,28 @@ class Chunk:
         self.wake.clear()
         return batch
 
+    def start(
+        self, specs: Sequence[SubAgentSpec], loop: asyncio.AbstractEventLoop | None = None
+    ) -> set[asyncio.Task]:
+        """A task per agent (on `loop`, else the running one), each waking `next_batch`
+        when it ends, whatever the way."""
+        loop = loop or asyncio.get_running_loop()
+        tasks = {loop.create_task(self.run_agent(s)) for s in specs}
+        for task in tasks:
+            task.add_done_callback(self._agent_ended)
+        return tasks
+
+    def _agent_ended(self, _task: asyncio.Task) -> None:
+        self.wake.set()
+
     async def next_batch(self, tasks: set[asyncio.Task], pid: int) -> ChunkBatch:
-        """Wait for something to report (or the chunk's end), let more gather, take it."""
-        if not self.events and not self.results:
-            waiter = asyncio.ensure_future(self.wake.wait())
-            await asyncio.wait({waiter, *tasks}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
+        """Wait for something to report (or the chunk's end), let more gather, take it.
+
+        The wait is on `wake` alone (an emit or an agent's end sets it): waiting on every
+        task as well cost ~6 ms per batch at 10,000 agents, a callback added to each and
+        taken off again."""
+        if not self.events and not self.results and any(not t.done() for t in tasks):
+            await self.wake.wait()
         if len(self.events) < BATCH_MAX_EVENTS and any(not t.done() for t in tasks):
             await asyncio.sleep(BATCH_INTERVAL_S)
         return self.take(pid)
@@ -239,7 +255,7 @@ def _drive(
     chunk = Chunk(config, tenant_id, constraints)
     preload(chunk.router)  # before the agents start: an import would stall all of them
     try:
-        tasks = {loop.create_task(chunk.run_agent(s)) for s in todo}
+        tasks = chunk.start(todo, loop)
         while True:
             batch = loop.run_until_complete(chunk.next_batch(tasks, pid))
             finished = all(t.done() for t in tasks)

@@ -195,7 +195,7 @@ class OrchestrationRuntime:
             self._apply(chunk.take(os.getpid()), info, found)
 
         chunk.on_tokens = commit_tokens
-        tasks = {asyncio.create_task(chunk.run_agent(s)) for s in specs}
+        tasks = chunk.start(specs)
         try:
             while True:
                 batch = await chunk.next_batch(tasks, os.getpid())
