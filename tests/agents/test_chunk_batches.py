@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from harpoon_ray.agents.chunk import Chunk
+from harpoon_ray.agents.chunk import Chunk, _closed_cut
 from harpoon_ray.agents.routing import build_router
 from harpoon_ray.agents.sharding import AgentConfig
 from harpoon_ray.patterns.runtime import SubAgentSpec
-from harpoon_ray.schemas import Constraints, Message, ModelRequest
+from harpoon_ray.schemas import Constraints, EventType, Message, ModelRequest
 from harpoon_ray.settings import Settings
 
 
@@ -53,3 +53,39 @@ async def test_an_agent_ending_without_a_word_still_wakes_the_chunk(tmp_path):
     batch = await asyncio.wait_for(chunk.next_batch(tasks, 1), 5)
     assert batch.events == [] and all(t.done() for t in tasks)
     await chunk.router.pool.aclose()
+
+
+def _row(aid: str, status: str) -> tuple:
+    return ("local", "c1", aid, None, "worker", "", status, "[]", "[]", None, None, 0, 0, 0, 0, 0)
+
+
+async def test_a_burst_is_cut_between_whole_agents(tmp_path):
+    """Past the limit, a take ends where no agent has events left over; each agent's row
+    and start go with its events, and the rest follows at the next take, in order."""
+    chunk = _chunk(tmp_path)
+    for aid in ("a", "b", "c"):
+        chunk.started.append(aid)
+        for kind in ("spawned", "thought", "progress"):
+            chunk.emit(aid, EventType.THOUGHT, {}, kind)
+        chunk.row(_row(aid, "running"))
+    taken = []
+    while chunk.events:
+        batch = chunk.take(1, limit=5)
+        taken.append(([e[0] for e in batch.events], [r[2] for r in batch.agents], batch.started))
+    assert taken == [
+        (["a"] * 3, ["a"], ["a"]),
+        (["b"] * 3, ["b"], ["b"]),
+        (["c"] * 3, ["c"], ["c"]),
+    ]
+    assert chunk.held is False
+    await chunk.router.pool.aclose()
+
+
+def test_a_cut_never_splits_an_agent():
+    """Interleaved agents: the cut comes after the last event of every agent before it,
+    and a first agent longer than the limit goes whole."""
+    events = [(aid, "t", {}, f"{aid}/{i}") for i, aid in enumerate("abacddeff")]
+    assert _closed_cut(events, 5) == 4  # a, b, a, c | d, d, e, f, f
+    assert _closed_cut(events, 6) == 6  # a, b, a, c, d, d | e, f, f
+    assert _closed_cut(events, 9) == 9
+    assert _closed_cut([("a", "t", {}, str(i)) for i in range(8)], 3) == 8
