@@ -119,9 +119,9 @@ def running(
     harpoon_env = {k: v for k, v in os.environ.items() if k.startswith("HARPOON_")}
     with ExitStack() as stack:
         if Ingress(ingress) == Ingress.HAPROXY:
-            stack.enter_context(_haproxy_of_its_own())
+            files = stack.enter_context(_haproxy_of_its_own())
             if ip is not None and is_loopback(ip):
-                stack.enter_context(_haproxy_on_loopback(ip))
+                stack.enter_context(_haproxy_on_loopback(ip, files))
         # Always a fresh instance (ingress switches apply only at start), on HARPOON_NODE_IP.
         init_local_ray(
             settings,
@@ -173,27 +173,27 @@ def _haproxy_of_its_own() -> Iterator[Path]:
 
 
 @contextmanager
-def _haproxy_on_loopback(ip: str) -> Iterator[Path]:
+def _haproxy_on_loopback(ip: str, folder: Path) -> Iterator[Path]:
     """Point Ray at a wrapper that binds HAProxy's stats and metrics ports on `ip`
-    (haproxy_loopback.py), for as long as the Ray it starts runs; yields the wrapper.
-    The real binary is the one Ray would run (an exported RAY_SERVE_HAPROXY_BINARY_PATH,
-    else the bundled one)."""
+    (haproxy_loopback.py), for as long as the Ray it starts runs; yields the wrapper,
+    written in `folder` (the run's HAProxy files' own, removed with them). The real
+    binary is the one Ray would run (an exported RAY_SERVE_HAPROXY_BINARY_PATH, else the
+    bundled one)."""
     from ray.serve._private.haproxy import _resolve_haproxy_binary
 
     from .haproxy_loopback import write_wrapper
 
     real = _resolve_haproxy_binary()
     previous = os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH")
-    with tempfile.TemporaryDirectory(prefix="harpoon-haproxy-") as tmp:
-        wrapper = write_wrapper(Path(tmp), real, ip)
-        os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"] = str(wrapper)
-        try:
-            yield wrapper
-        finally:
-            if previous is None:
-                os.environ.pop("RAY_SERVE_HAPROXY_BINARY_PATH", None)
-            else:
-                os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"] = previous
+    wrapper = write_wrapper(folder, real, ip)
+    os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"] = str(wrapper)
+    try:
+        yield wrapper
+    finally:
+        if previous is None:
+            os.environ.pop("RAY_SERVE_HAPROXY_BINARY_PATH", None)
+        else:
+            os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"] = previous
 
 
 def _raise_fd_limit() -> None:

@@ -18,7 +18,7 @@ from ray.serve._private.haproxy import _resolve_haproxy_binary
 from harpoon_ray.errors import ConfigError
 from harpoon_ray.local_ray import is_loopback, node_ip
 from harpoon_ray.serve.haproxy_loopback import loopback_binds, write_wrapper
-from harpoon_ray.serve.launcher import _haproxy_on_loopback
+from harpoon_ray.serve.launcher import _haproxy_of_its_own, _haproxy_on_loopback
 from harpoon_ray.settings import Settings
 from tests.serve.haproxy_config import ray_haproxy_config
 
@@ -193,10 +193,12 @@ async def test_haproxy_run_through_the_wrapper_listens_on_loopback_only(
 
 def test_launcher_points_ray_at_the_wrapper_for_the_run_only() -> None:
     """Inside the launcher's HAProxy context Ray's binary path names an executable
-    wrapper of the real HAProxy; after it, the variable is as it was and the wrapper gone."""
+    wrapper of the real HAProxy, kept with the run's other HAProxy files; after it, the
+    variable is as it was and the wrapper gone with them."""
     before = os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH")
     real = _resolve_haproxy_binary()  # reads that variable on every call
-    with _haproxy_on_loopback("127.0.0.1") as wrapper:
+    with _haproxy_of_its_own() as files, _haproxy_on_loopback("127.0.0.1", files) as wrapper:
+        assert wrapper.parent == files
         assert os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"] == str(wrapper)
         assert os.access(wrapper, os.X_OK)
         assert real in wrapper.read_text() and real != str(wrapper)
