@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import ray
 from pydantic import BaseModel, TypeAdapter
@@ -40,6 +40,8 @@ from . import gctune
 from .routing import build_router, close_router, preload
 from .sharding import AgentConfig
 from .store import AgentRow
+
+T = TypeVar("T")
 
 BATCH_INTERVAL_S = 0.05
 BATCH_MAX_EVENTS = 5000
@@ -209,19 +211,12 @@ class Chunk:
         chunk's start is 30,000 events at once: as one report it held the shard's loop
         ~0.4 s to unpickle and apply, and five such chunks ~2 s."""
         cut = _closed_cut(self.events, limit)
-        if cut == len(self.events):
-            events, agents = self.events, list(self.agents.values())
-            results, started = self.results, self.started
-            self.events, self.agents, self.results, self.started = [], {}, [], []
-        else:
-            events, self.events = self.events[:cut], self.events[cut:]
-            later = {e[0] for e in self.events}
-            agents = [r for aid, r in self.agents.items() if aid not in later]
-            self.agents = {aid: r for aid, r in self.agents.items() if aid in later}
-            results = [r for r in self.results if r.agent_id not in later]
-            self.results = [r for r in self.results if r.agent_id in later]
-            started = [aid for aid in self.started if aid not in later]
-            self.started = [aid for aid in self.started if aid in later]
+        events, self.events = self.events[:cut], self.events[cut:]
+        later = {e[0] for e in self.events}  # agents whose events wait for the next take
+        agents, kept = _apart(self.agents.values(), lambda row: row[2] in later)
+        self.agents = {row[2]: row for row in kept}
+        results, self.results = _apart(self.results, lambda r: r.agent_id in later)
+        started, self.started = _apart(self.started, lambda aid: aid in later)
         self.held = bool(self.events)
         batch = ChunkBatch.model_construct(  # built here from our own values: no validation
             pid=pid, events=events, agents=agents, results=results, started=started
@@ -257,6 +252,15 @@ class Chunk:
         if len(self.events) < BATCH_MAX_EVENTS and any(not t.done() for t in tasks):
             await asyncio.sleep(BATCH_INTERVAL_S)
         return self.take(pid)
+
+
+def _apart(items: Iterable[T], stays: Callable[[T], bool]) -> tuple[list[T], list[T]]:
+    """(the items that go, the items that stay), each in order."""
+    go: list[T] = []
+    stay: list[T] = []
+    for item in items:
+        (stay if stays(item) else go).append(item)
+    return go, stay
 
 
 def _closed_cut(events: list[ChunkEvent], limit: int) -> int:

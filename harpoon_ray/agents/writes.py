@@ -122,7 +122,7 @@ def _columns(rows: Sequence[Sequence[Any]], types: str) -> dict[str, np.ndarray]
     frame = {}
     for i, (kind, col) in enumerate(zip(kinds, cols, strict=True)):
         if kind == "json":
-            col = [to_json(v).decode() for v in col]
+            col = [to_json_text(v) for v in col]
         dtype = _NUMPY.get(kind, object)
         # fromiter: one cell per row whatever it holds (np.array would make a 2-D array
         # of a column of equal-length sequences)
